@@ -22,6 +22,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: usize,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// The state directory and the start socket listening in it (see `listen_for_start`).
+    pub start: (&'a OwnedFd, &'a OwnedFd),
 }
 
 /// End a forked child without running the parent's destructors or atexit handlers.
@@ -95,7 +97,7 @@ fn init(ch: &Channel, args: &InitArgs) -> Result<std::convert::Infallible> {
     if !args.no_new_keyring {
         join_session_keyring(args.id);
     }
-    let (state_dir, listener) = listen_for_start(args.state_dir)?;
+    let (state_dir, listener) = args.start;
     set_personality(args.spec)?;
     let ctx = rootfs::Ctx {
         spec: args.spec,
@@ -147,7 +149,7 @@ fn init(ch: &Channel, args: &InitArgs) -> Result<std::convert::Infallible> {
     }
     let program = prepare_process(p, args.spec, userns)?;
     ch.send(&Msg::Ready)?;
-    let conn = wait_for_start(&listener, &state_dir)?;
+    let conn = wait_for_start(listener, state_dir)?;
     hooks::run_all(
         "startContainer",
         hooks.and_then(|h| h.start_container().as_ref()),
@@ -295,31 +297,18 @@ fn hook_state(args: &InitArgs, pid: i32, status: &str) -> OciState {
     }
 }
 
-/// Bind the start socket in the state directory while the host's paths are still visible.
+/// Bind the start socket in the state directory. Done by the runtime before it forks, so the
+/// init (perhaps an unprivileged user in a user namespace) only inherits the listener.
 /// Returns a descriptor of the state directory (to unlink the socket later) and the listener.
-fn listen_for_start(dir: &Path) -> Result<(OwnedFd, OwnedFd)> {
-    use nix::sys::socket::{
-        bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
-    };
-    let dirfd: OwnedFd = std::fs::File::open(dir)
-        .map_err(|e| Error::io("open state dir", dir, e))?
-        .into();
-    let sock = socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(|e| Error::sys("start socket", e))?;
-    let path = PathBuf::from(format!(
-        "/proc/self/fd/{}/{START_SOCKET}",
-        dirfd.as_raw_fd()
-    ));
+pub fn listen_for_start(dir: &Path) -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    let dirfd: OwnedFd = std::fs::File::open(dir).map_err(|e| Error::io("open state dir", dir, e))?.into();
+    let sock = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|e| Error::sys("start socket", e))?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}/{START_SOCKET}", dirfd.as_raw_fd()));
     let addr = UnixAddr::new(&path).map_err(|e| Error::sys("start socket address", e))?;
-    bind(sock.as_raw_fd(), &addr)
-        .map_err(|e| Error::sys(format!("bind {}", dir.join(START_SOCKET).display()), e))?;
-    listen(&sock, Backlog::new(1).expect("valid backlog"))
-        .map_err(|e| Error::sys("listen start socket", e))?;
+    bind(sock.as_raw_fd(), &addr).map_err(|e| Error::sys(format!("bind {}", dir.join(START_SOCKET).display()), e))?;
+    listen(&sock, Backlog::new(1).expect("valid backlog")).map_err(|e| Error::sys("listen start socket", e))?;
     Ok((dirfd, sock))
 }
 

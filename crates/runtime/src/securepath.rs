@@ -66,8 +66,16 @@ pub fn split(path: &Path) -> Result<(PathBuf, std::ffi::OsString)> {
     Ok((parent, name))
 }
 
-/// Make sure every directory of `rel` exists inside `root`, creating what is missing.
+/// Make sure every directory of `rel` exists inside `root`, creating what is missing. A
+/// dangling symlink on the way gets its target created, inside the root as the kernel resolves it.
 pub fn mkdir_all(root: RawFd, rel: &Path) -> Result<OwnedFd> {
+    mkdir_all_depth(root, rel, 0)
+}
+
+fn mkdir_all_depth(root: RawFd, rel: &Path, depth: u32) -> Result<OwnedFd> {
+    if depth > 40 {
+        return Err(Error::io("mkdir", rel, std::io::Error::from_raw_os_error(libc::ELOOP)));
+    }
     let mut dir = open_in_root(root, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| Error::io("open rootfs", "/", e))?;
     let mut sofar = PathBuf::from("/");
@@ -77,6 +85,7 @@ pub fn mkdir_all(root: RawFd, rel: &Path) -> Result<OwnedFd> {
             Component::ParentDir => std::ffi::OsStr::new(".."),
             _ => continue,
         };
+        let parent = sofar.clone();
         sofar.push(name);
         let c = CString::new(name.as_encoded_bytes()).expect("no NUL in a path component");
         // SAFETY: `dir` is an open directory fd and `c` a valid C string.
@@ -87,8 +96,15 @@ pub fn mkdir_all(root: RawFd, rel: &Path) -> Result<OwnedFd> {
                 return Err(Error::io("mkdir", &sofar, err));
             }
         }
-        dir = open_in_root(root, &sofar, libc::O_PATH | libc::O_DIRECTORY)
-            .map_err(|e| Error::io("open", &sofar, e))?;
+        dir = match open_in_root(root, &sofar, libc::O_PATH | libc::O_DIRECTORY) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let target = std::fs::read_link(fd_path(&dir).join(name)).map_err(|_| Error::io("open", &sofar, e))?;
+                mkdir_all_depth(root, &parent.join(target), depth + 1)?;
+                open_in_root(root, &sofar, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| Error::io("open", &sofar, e))?
+            }
+            Err(e) => return Err(Error::io("open", &sofar, e)),
+        };
     }
     Ok(dir)
 }

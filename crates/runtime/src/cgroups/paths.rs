@@ -124,8 +124,9 @@ impl Target {
                 _ => return Err(invalid_path(raw, "must not contain \"..\"")),
             }
         }
-        if rel.as_os_str().is_empty() && !absolute {
-            return Err(invalid_path(raw, "empty cgroup path"));
+        if rel.as_os_str().is_empty() {
+            // "/" would make the hierarchy root the container's cgroup.
+            return Err(invalid_path(raw, "must name a cgroup below the root"));
         }
         Ok(Target { absolute, rel })
     }
@@ -408,6 +409,7 @@ mod tests {
     fn dotdot_is_rejected() {
         assert!(Target::parse(Some("/a/../../etc"), "x").is_err());
         assert!(Target::parse(Some("a/.."), "x").is_err());
+        assert!(Target::parse(Some("/"), "x").is_err());
     }
 
     #[test]

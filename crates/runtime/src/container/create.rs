@@ -102,6 +102,7 @@ pub fn create(opts: CreateOpts) -> Result<Record> {
     let manager = cgroups::manager(&cg);
     manager.create()?;
     cleanup.cgroup = Some(cg.clone());
+    let (dirfd, listener) = init::listen_for_start(&dir)?;
     let args = InitArgs {
         id: &opts.id,
         spec: &bundle.spec,
@@ -113,6 +114,7 @@ pub fn create(opts: CreateOpts) -> Result<Record> {
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
+        start: (&dirfd, &listener),
     };
     let (ours, theirs) = Channel::pair()?;
     // SAFETY: the runtime is single-threaded; the child only runs stage 1 and exits.
@@ -122,6 +124,9 @@ pub fn create(opts: CreateOpts) -> Result<Record> {
         init::stage1(&theirs, &args);
     }
     drop(theirs);
+    drop(args);
+    drop(listener);
+    drop(dirfd);
     let first = ours.recv();
     reap_fork(&stage1);
     let pid = match first? {

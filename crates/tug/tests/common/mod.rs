@@ -145,7 +145,9 @@ impl Runtime {
 
     pub fn wait_status(&self, id: &str, want: &str) {
         for _ in 0..500 {
-            if self.status(id) == want {
+            let out = self.run(&["state", id]);
+            let st: Option<Value> = serde_json::from_slice(&out.stdout).ok();
+            if st.is_some_and(|s| s["status"] == want) {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
