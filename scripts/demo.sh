@@ -12,7 +12,7 @@ root=$(mktemp -d /tmp/tug-demo-state.XXXXXX)
 trap '"$tug" runtime --root "$root" delete --force tug-demo >/dev/null 2>&1 || true; rm -rf "$bundle" "$root"' EXIT
 mkdir -p "$bundle/rootfs/bin"
 cp /bin/busybox "$bundle/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do ln -sf busybox "$bundle/rootfs/bin/$applet"; done
+for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$bundle/rootfs/bin/$applet"; done
 "$tug" runtime spec --bundle "$bundle"
 python3 - "$bundle/config.json" <<'PY'
 import json, sys
