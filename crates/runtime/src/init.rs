@@ -92,6 +92,7 @@ fn init(ch: &Channel, args: &InitArgs) -> Result<std::convert::Infallible> {
             .map_err(|e| Error::sys("unshare cgroup namespace", e))?;
     }
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+    set_hostname(args.spec)?;
     // SAFETY: umask cannot fail; device nodes and mount points get exactly the modes asked.
     unsafe { libc::umask(0) };
     if !args.no_new_keyring {
@@ -142,7 +143,6 @@ fn init(ch: &Channel, args: &InitArgs) -> Result<std::convert::Infallible> {
         // SAFETY: the console socket is ours and no longer needed.
         unsafe { libc::close(c) };
     }
-    set_hostname(args.spec)?;
     write_sysctls(args.spec)?;
     if uses_mount_ns {
         rootfs::finalize(args.spec)?;
