@@ -40,9 +40,44 @@ t0=$(now)
 apt_opts=(-q)
 [ "$EUID" -ne 0 ] || apt_opts+=(-o APT::Sandbox::User=root)
 
+mkdir -p "$cache/runs"
+exec 9>"$cache/lock"
+flock 9 # one fetch/build of the cache at a time
+
+# A fresh machine (e.g. a new Debian container) has no package lists yet: as root, fetch them
+# once when something is not known or cannot be downloaded.
+updated=0
+apt_update() {
+	[ "$EUID" -eq 0 ] && [ "$updated" = 0 ] || return 1
+	updated=1
+	log "apt-get update ..."
+	apt-get update -q >"$cache/apt-update.log" 2>&1 ||
+		die "apt-get update failed (are Debian's repositories reachable? see $cache/apt-update.log)"
+}
+# apt_install PKG...: install packages (as root), or fail naming them.
+apt_install() {
+	[ "$EUID" -eq 0 ] || die "missing packages; as root run: apt-get install $*"
+	log "apt-get install $* ..."
+	local try
+	for try in 1 2; do
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			-o DPkg::Lock::Timeout=300 "$@" >"$cache/apt-install.log" 2>&1 && return 0
+		[ "$try" = 1 ] && apt_update || break
+	done
+	cat "$cache/apt-install.log" >&2
+	die "apt-get install $* failed (see $cache/apt-install.log)"
+}
+
 # What apt would fetch now: one apt-cache call (~0.7 s) for every package we need.
 pkgs=(linux-image-cloud-amd64 qemu-system-x86 seabios ${VM_KERNEL_PKG:-})
-info=$(apt-cache show --no-all-versions "${pkgs[@]}" 2>/dev/null | grep -E '^(Package|Version|Depends):' || true)
+apt_info() { apt-cache show --no-all-versions "${pkgs[@]}" 2>/dev/null | grep -E '^(Package|Version|Depends):' || true; }
+info=$(apt_info)
+for p in "${pkgs[@]}"; do
+	if ! grep -qx "Package: $p" <<<"$info"; then
+		apt_update && info=$(apt_info)
+		break
+	fi
+done
 # field PKG FIELD: a field of PKG's candidate; fails clearly if apt does not know PKG.
 field() {
 	local v
@@ -59,7 +94,8 @@ fetch() {
 	[ -d "$dest" ] && return 0
 	log "fetching $* ..."
 	tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
-	if ! (cd "$tmp" && apt-get download "${apt_opts[@]}" "$@") >"$tmp/apt.log" 2>&1; then
+	if ! (cd "$tmp" && apt-get download "${apt_opts[@]}" "$@") >"$tmp/apt.log" 2>&1 &&
+		! { apt_update && (cd "$tmp" && apt-get download "${apt_opts[@]}" "$@") >"$tmp/apt.log" 2>&1; }; then
 		cat "$tmp/apt.log" >&2
 		rm -rf "$tmp"
 		die "could not download $* with apt-get (needs Debian's apt repositories)"
@@ -69,9 +105,11 @@ fetch() {
 	rm -rf "$tmp"
 }
 
-mkdir -p "$cache/runs"
-exec 9>"$cache/lock"
-flock 9 # one fetch/build of the cache at a time
+# The VM's userland (and depmod, cpio below) is the host's static busybox.
+bb=/usr/bin/busybox
+static_bb() { [ -x $bb ] && ! ldd $bb >/dev/null 2>&1; }
+static_bb || apt_install busybox-static
+static_bb || die "$bb must be a static busybox (apt-get install busybox-static)"
 
 if [ -n "${VM_KERNEL_PKG:-}" ]; then
 	kpkg=$VM_KERNEL_PKG kv=$(version "$VM_KERNEL_PKG")
@@ -83,7 +121,7 @@ kdir=$cache/${kpkg}_$kv
 fetch "$kdir" "$kpkg"
 kernel=$kdir/boot/vmlinuz-$kver
 [ -f "$kernel" ] || die "no $kernel in $kpkg"
-[ -f "$kdir/lib/modules/$kver/modules.dep" ] || busybox depmod -b "$kdir" "$kver"
+[ -f "$kdir/lib/modules/$kver/modules.dep" ] || $bb depmod -b "$kdir" "$kver"
 
 qdir=$cache/qemu_$(version qemu-system-x86)
 fetch "$qdir" qemu-system-x86 qemu-system-common qemu-system-data
@@ -98,22 +136,17 @@ if [ -n "$missing" ]; then
 	for p in $(field qemu-system-x86 Depends | tr ',' '\n' | awk '$1 ~ /^lib/ { print $1 }'); do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || libs+=("$p")
 	done
-	[ "$EUID" -eq 0 ] || die "qemu lacks $missing; as root run: apt-get install ${libs[*]}"
-	log "installing qemu's missing libraries: ${libs[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		-o DPkg::Lock::Timeout=300 "${libs[@]}" >"$cache/apt-install.log" 2>&1 ||
-		die "apt-get install ${libs[*]} failed (see $cache/apt-install.log)"
+	[ "${#libs[@]}" -gt 0 ] || die "qemu lacks $missing, which no lib* dependency of qemu-system-x86 provides"
+	log "qemu lacks $missing"
+	apt_install "${libs[@]}"
 	missing=$(ldd "$qemu" | awk '/not found/ { print $1 }' | tr '\n' ' ')
 	[ -z "$missing" ] || die "qemu still lacks shared libraries: $missing"
 fi
 
 # ---------------------------------------------------------------- initramfs
 # A newc archive of a staged tree (names relative, owned by root).
-cpio_of() { (cd "$1" && find . -mindepth 1 | sed 's|^\./||' | busybox cpio -o -H newc -R 0:0 2>/dev/null); }
+cpio_of() { (cd "$1" && find . -mindepth 1 | sed 's|^\./||' | $bb cpio -o -H newc -R 0:0 2>/dev/null); }
 
-bb=/usr/bin/busybox
-[ -x $bb ] && ! ldd $bb >/dev/null 2>&1 ||
-	die "$bb must be a static busybox (apt-get install busybox-static)"
 
 # Base part (busybox + applets + /init + /etc), cached by content.
 base=$cache/base-$( (echo "$base_rev"; cat "$here/init" $bb) | sha256sum | cut -c1-16).cpio
@@ -221,12 +254,18 @@ wait "$qpid" || rc=$?
 qpid=
 
 # ---------------------------------------------------------------- report
+# A kernel message (e.g. the OOM killer's) can land between "test NAME ... " and its result,
+# which then starts the next line: drop such messages and remember the pending name.
 awk '
+	function result(res, name) { n[res]++; printf "tug-vm:   %-8s %s\n", res, name; pending = "" }
+	{ sub(/ *\[ *[0-9]+\.[0-9]+\] .*$/, "") }
 	match($0, /^test .+ \.\.\. (ok|FAILED|ignored)/) {
 		s = $0; sub(/^test /, "", s); name = s; sub(/ \.\.\. .*/, "", name)
 		res = s; sub(/^.* \.\.\. /, "", res); sub(/[ ,].*/, "", res)
-		n[res]++; printf "tug-vm:   %-8s %s\n", res, name
+		result(res, name); next
 	}
+	/^test .+ \.\.\.$/ { pending = $0; sub(/^test /, "", pending); sub(/ \.\.\.$/, "", pending); next }
+	pending != "" && match($0, /^(ok|FAILED|ignored)/) { res = $0; sub(/[ ,].*/, "", res); result(res, pending) }
 	END { if (NR && (n["ok"] + n["FAILED"] + n["ignored"]))
 		printf "tug-vm: tests: %d passed, %d failed, %d ignored\n", n["ok"], n["FAILED"], n["ignored"] }
 ' "$run/console.log" >&2

@@ -34,7 +34,11 @@ pub enum Error {
     #[error("cannot delete container {id} that is not stopped: {status}")]
     NotStopped { id: String, status: &'static str },
     #[error("{op} {path}: {err}")]
-    Io { op: &'static str, path: PathBuf, err: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
     #[error("{op}: {err}")]
     Sys { op: String, err: nix::Error },
     #[error("cgroup: {0}")]
@@ -53,7 +57,10 @@ pub enum Error {
     #[error("exec: {0:?}: executable file not found in $PATH")]
     ExecNotFound(String),
     #[error("state file {path}: {err}")]
-    State { path: PathBuf, err: serde_json::Error },
+    State {
+        path: PathBuf,
+        err: serde_json::Error,
+    },
 }
 
 impl Error {
@@ -72,11 +79,18 @@ impl Error {
     }
 
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { op, path: path.into(), err: source }
+        Error::Io {
+            op,
+            path: path.into(),
+            err: source,
+        }
     }
 
     pub fn sys(op: impl Into<String>, source: nix::Error) -> Self {
-        Error::Sys { op: op.into(), err: source }
+        Error::Sys {
+            op: op.into(),
+            err: source,
+        }
     }
 
     pub fn spec(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {

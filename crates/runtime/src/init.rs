@@ -301,14 +301,28 @@ fn hook_state(args: &InitArgs, pid: i32, status: &str) -> OciState {
 /// init (perhaps an unprivileged user in a user namespace) only inherits the listener.
 /// Returns a descriptor of the state directory (to unlink the socket later) and the listener.
 pub fn listen_for_start(dir: &Path) -> Result<(OwnedFd, OwnedFd)> {
-    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
-    let dirfd: OwnedFd = std::fs::File::open(dir).map_err(|e| Error::io("open state dir", dir, e))?.into();
-    let sock = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| Error::sys("start socket", e))?;
-    let path = PathBuf::from(format!("/proc/self/fd/{}/{START_SOCKET}", dirfd.as_raw_fd()));
+    use nix::sys::socket::{
+        bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+    };
+    let dirfd: OwnedFd = std::fs::File::open(dir)
+        .map_err(|e| Error::io("open state dir", dir, e))?
+        .into();
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::sys("start socket", e))?;
+    let path = PathBuf::from(format!(
+        "/proc/self/fd/{}/{START_SOCKET}",
+        dirfd.as_raw_fd()
+    ));
     let addr = UnixAddr::new(&path).map_err(|e| Error::sys("start socket address", e))?;
-    bind(sock.as_raw_fd(), &addr).map_err(|e| Error::sys(format!("bind {}", dir.join(START_SOCKET).display()), e))?;
-    listen(&sock, Backlog::new(1).expect("valid backlog")).map_err(|e| Error::sys("listen start socket", e))?;
+    bind(sock.as_raw_fd(), &addr)
+        .map_err(|e| Error::sys(format!("bind {}", dir.join(START_SOCKET).display()), e))?;
+    listen(&sock, Backlog::new(1).expect("valid backlog"))
+        .map_err(|e| Error::sys("listen start socket", e))?;
     Ok((dirfd, sock))
 }
 

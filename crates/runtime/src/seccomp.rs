@@ -145,7 +145,8 @@ mod tests {
     #[test]
     fn notify_is_refused_clearly() {
         let profile: LinuxSeccomp =
-            serde_json::from_value(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"})).unwrap();
+            serde_json::from_value(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"}))
+                .unwrap();
         let e = build(&profile).err().unwrap().to_string();
         assert!(e.contains("SCMP_ACT_NOTIFY"), "{e}");
     }

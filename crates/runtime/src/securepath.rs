@@ -74,7 +74,11 @@ pub fn mkdir_all(root: RawFd, rel: &Path) -> Result<OwnedFd> {
 
 fn mkdir_all_depth(root: RawFd, rel: &Path, depth: u32) -> Result<OwnedFd> {
     if depth > 40 {
-        return Err(Error::io("mkdir", rel, std::io::Error::from_raw_os_error(libc::ELOOP)));
+        return Err(Error::io(
+            "mkdir",
+            rel,
+            std::io::Error::from_raw_os_error(libc::ELOOP),
+        ));
     }
     let mut dir = open_in_root(root, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| Error::io("open rootfs", "/", e))?;
@@ -99,9 +103,11 @@ fn mkdir_all_depth(root: RawFd, rel: &Path, depth: u32) -> Result<OwnedFd> {
         dir = match open_in_root(root, &sofar, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                let target = std::fs::read_link(fd_path(&dir).join(name)).map_err(|_| Error::io("open", &sofar, e))?;
+                let target = std::fs::read_link(fd_path(&dir).join(name))
+                    .map_err(|_| Error::io("open", &sofar, e))?;
                 mkdir_all_depth(root, &parent.join(target), depth + 1)?;
-                open_in_root(root, &sofar, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| Error::io("open", &sofar, e))?
+                open_in_root(root, &sofar, libc::O_PATH | libc::O_DIRECTORY)
+                    .map_err(|e| Error::io("open", &sofar, e))?
             }
             Err(e) => return Err(Error::io("open", &sofar, e)),
         };

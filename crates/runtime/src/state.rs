@@ -103,7 +103,10 @@ impl Record {
 
     pub fn save(&self, root: &Path) -> Result<()> {
         let path = root.join(&self.id).join(STATE_FILE);
-        let data = serde_json::to_vec(self).map_err(|err| Error::State { path: path.clone(), err })?;
+        let data = serde_json::to_vec(self).map_err(|err| Error::State {
+            path: path.clone(),
+            err,
+        })?;
         util::write_atomic(&path, &data)
     }
 

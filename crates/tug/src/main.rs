@@ -20,7 +20,10 @@ enum Command {
 /// Verbs after which the runtime touches a container's namespaces: those re-execute from a
 /// sealed copy of the binary first (see runtime::selfexe).
 fn needs_sealed_exe(args: &[String]) -> bool {
-    args.iter().skip(1).take(8).any(|a| matches!(a.as_str(), "create" | "run" | "exec"))
+    args.iter()
+        .skip(1)
+        .take(8)
+        .any(|a| matches!(a.as_str(), "create" | "run" | "exec"))
 }
 
 fn main() {
@@ -31,7 +34,10 @@ fn main() {
             std::process::exit(1);
         }
     }
-    let argv0 = args.first().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("tug");
+    let argv0 = args
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a))
+        .unwrap_or("tug");
     let code = if argv0 == "tug-runc" {
         commands::runtime::main(commands::runtime::RuntimeCli::parse())
     } else {

@@ -14,25 +14,40 @@ fn run_sh(edit: impl FnOnce(&mut serde_json::Value), script: &str) -> String {
 
 #[test]
 fn pid_uts_and_hostname() {
-    let out = run_sh(|c| { c["hostname"] = json!("box1"); c["domainname"] = json!("example.test"); },
-        "echo $$; hostname; cat /proc/sys/kernel/domainname; ps -o pid | wc -l");
+    let out = run_sh(
+        |c| {
+            c["hostname"] = json!("box1");
+            c["domainname"] = json!("example.test");
+        },
+        "echo $$; hostname; cat /proc/sys/kernel/domainname; ps -o pid | wc -l",
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1", "not pid 1 in a new pid namespace: {out}");
     assert_eq!(lines[1], "box1");
     assert_eq!(lines[2], "example.test");
-    assert!(lines[3].trim().parse::<i32>().unwrap() <= 4, "host processes visible: {out}");
+    assert!(
+        lines[3].trim().parse::<i32>().unwrap() <= 4,
+        "host processes visible: {out}"
+    );
 }
 
 #[test]
 fn capabilities_are_exactly_the_configured_sets() {
     let caps = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]);
-    let status = run_sh(|c| {
-        c["process"]["capabilities"] = json!({"bounding": caps, "effective": ["CAP_KILL"], "permitted": caps,
+    let status = run_sh(
+        |c| {
+            c["process"]["capabilities"] = json!({"bounding": caps, "effective": ["CAP_KILL"], "permitted": caps,
             "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]});
-    }, "cat /proc/self/status");
+        },
+        "cat /proc/self/status",
+    );
     let want_all = (1u64 << 5) | (1 << 10) | (1 << 29);
     assert_eq!(cap_mask(&status, "CapBnd"), want_all);
-    assert_eq!(cap_mask(&status, "CapPrm"), want_all & !0 & want_all, "{status}");
+    assert_eq!(
+        cap_mask(&status, "CapPrm"),
+        want_all & !0 & want_all,
+        "{status}"
+    );
     // After exec with an ambient set, effective = permitted ∩ ambient semantics: KILL only ambient.
     assert_eq!(cap_mask(&status, "CapAmb"), 1 << 5);
     assert_eq!(cap_mask(&status, "CapInh"), 1 << 5);
@@ -41,17 +56,25 @@ fn capabilities_are_exactly_the_configured_sets() {
 
 #[test]
 fn user_groups_umask_and_cwd() {
-    let out = run_sh(|c| {
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 6], "umask": 63});
-        c["process"]["cwd"] = json!("/tmp");
-    }, "id -u; id -g; id -G; umask; pwd; cat /proc/self/status | grep CapEff");
+    let out = run_sh(
+        |c| {
+            c["process"]["user"] =
+                json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 6], "umask": 63});
+            c["process"]["cwd"] = json!("/tmp");
+        },
+        "id -u; id -g; id -G; umask; pwd; cat /proc/self/status | grep CapEff",
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1000");
     assert_eq!(lines[1], "1001");
     assert_eq!(lines[2], "1001 5 6");
     assert_eq!(lines[3], "0077");
     assert_eq!(lines[4], "/tmp");
-    assert_eq!(cap_mask(&out, "CapEff"), 0, "a non-root user kept effective caps: {out}");
+    assert_eq!(
+        cap_mask(&out, "CapEff"),
+        0,
+        "a non-root user kept effective caps: {out}"
+    );
 }
 
 #[test]
@@ -80,8 +103,16 @@ fn mounts_masked_and_readonly_paths_and_readonly_root() {
     assert_eq!(lines[2].trim(), "0", "/proc/cmdline not masked: {out}");
     assert_eq!(lines[3].trim(), "0", "/proc/tty not masked: {out}");
     assert_eq!(lines[4], "sysro", "/proc/sys writable: {out}");
-    assert!(lines[5].contains("tmpfs") && lines[5].contains("nosuid") && lines[5].contains("size=1024k"), "{out}");
-    assert!(lines[6].contains("devpts") && lines[6].contains("ptmxmode=666"), "{out}");
+    assert!(
+        lines[5].contains("tmpfs")
+            && lines[5].contains("nosuid")
+            && lines[5].contains("size=1024k"),
+        "{out}"
+    );
+    assert!(
+        lines[6].contains("devpts") && lines[6].contains("ptmxmode=666"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -106,8 +137,13 @@ fn devices_nodes_and_the_device_cgroup() {
         (head -c1 /mem >/dev/null 2>&1 && echo opened || echo blocked); mknod /tmp/x c 1 1 2>/dev/null || echo nomknod; \
         ls /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty | wc -l; readlink /dev/fd; readlink /dev/ptmx"]);
     // The image carries a device node for /dev/mem (1:1): only the device cgroup stops it.
-    nix::sys::stat::mknod(&b.rootfs().join("mem"), nix::sys::stat::SFlag::S_IFCHR,
-        nix::sys::stat::Mode::from_bits_truncate(0o666), nix::sys::stat::makedev(1, 1)).unwrap();
+    nix::sys::stat::mknod(
+        &b.rootfs().join("mem"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 1),
+    )
+    .unwrap();
     b.edit(|c| {
         c["linux"]["devices"] = json!([{"path": "/dev/tugnull", "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": 0, "gid": 0}]);
         c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
@@ -117,10 +153,19 @@ fn devices_nodes_and_the_device_cgroup() {
     });
     let out = ok(rt.run_bundle(&b));
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("crw-rw-rw-") && lines[0].contains("1,   3"), "{out}");
+    assert!(
+        lines[0].starts_with("crw-rw-rw-") && lines[0].contains("1,   3"),
+        "{out}"
+    );
     assert_eq!(lines[1], "wrote");
-    assert_eq!(lines[2], "blocked", "the device cgroup let /dev/mem open: {out}");
-    assert_eq!(lines[3], "nomknod", "mknod of a denied device worked: {out}");
+    assert_eq!(
+        lines[2], "blocked",
+        "the device cgroup let /dev/mem open: {out}"
+    );
+    assert_eq!(
+        lines[3], "nomknod",
+        "mknod of a denied device worked: {out}"
+    );
     assert_eq!(lines[4].trim(), "6");
     assert_eq!(lines[5], "/proc/self/fd");
     assert_eq!(lines[6], "pts/ptmx");
@@ -147,21 +192,36 @@ fn seccomp_denies_with_errno_and_argument_conditions() {
             c["linux"]["seccomp"] = seccomp_profile();
             c["process"]["noNewPrivileges"] = json!(nnp);
         }, "mkdir /tmp/d 2>&1; touch /tmp/f; chmod 700 /tmp/f 2>&1; chmod 600 /tmp/f && echo chmod600ok; grep Seccomp: /proc/self/status");
-        assert!(out.contains("Operation not permitted"), "mkdir allowed (nnp={nnp}): {out}");
-        assert!(out.contains("Permission denied"), "chmod 700 allowed (nnp={nnp}): {out}");
-        assert!(out.contains("chmod600ok"), "chmod 600 denied (nnp={nnp}): {out}");
+        assert!(
+            out.contains("Operation not permitted"),
+            "mkdir allowed (nnp={nnp}): {out}"
+        );
+        assert!(
+            out.contains("Permission denied"),
+            "chmod 700 allowed (nnp={nnp}): {out}"
+        );
+        assert!(
+            out.contains("chmod600ok"),
+            "chmod 600 denied (nnp={nnp}): {out}"
+        );
         assert!(out.contains("Seccomp:\t2"), "{out}");
     }
 }
 
 #[test]
 fn sysctls_and_their_namespace_check() {
-    let out = run_sh(|c| { c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"}); },
-        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni");
+    let out = run_sh(
+        |c| {
+            c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"});
+        },
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni",
+    );
     assert_eq!(out, "1\n1234\n");
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
-    b.edit(|c| { c["linux"]["sysctl"] = json!({"kernel.panic": "5"}); });
+    b.edit(|c| {
+        c["linux"]["sysctl"] = json!({"kernel.panic": "5"});
+    });
     let out = rt.run_bundle(&b);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("kernel.panic"), "{}", stderr(&out));
@@ -169,25 +229,48 @@ fn sysctls_and_their_namespace_check() {
 
 #[test]
 fn user_namespace_with_mappings() {
-    let out = run_sh(|c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        // sysfs needs the network namespace's owner; keep the example simple.
-        c["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "sysfs" && m["type"] != "cgroup");
-    }, "id -u; cat /proc/self/uid_map; cat /proc/self/gid_map");
+    let out = run_sh(
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            // sysfs needs the network namespace's owner; keep the example simple.
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["type"] != "sysfs" && m["type"] != "cgroup");
+        },
+        "id -u; cat /proc/self/uid_map; cat /proc/self/gid_map",
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "0");
-    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
-    assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"]);
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
 }
 
 #[test]
 fn time_namespace_offsets() {
-    let out = run_sh(|c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
-        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400000, "nanosecs": 0}});
-    }, "cut -d. -f1 /proc/uptime");
+    let out = run_sh(
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "time"}));
+            c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400000, "nanosecs": 0}});
+        },
+        "cut -d. -f1 /proc/uptime",
+    );
     let up: u64 = out.trim().parse().unwrap();
     assert!(up >= 86_400_000, "boottime offset not applied: {up}");
 }
@@ -215,10 +298,20 @@ fn joining_a_namespace_by_path() {
 #[test]
 fn no_pivot_works() {
     let rt = Runtime::new();
-    let b = Bundle::new(&["sh", "-c", "ls /bin/busybox && cat /proc/self/mountinfo | head -1"]);
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "ls /bin/busybox && cat /proc/self/mountinfo | head -1",
+    ]);
     let id = unique_id("nopivot");
     rt.track(&id);
-    let out = rt.cmd().args(["run", "--no-pivot", "-b"]).arg(b.path()).arg(&id).output().unwrap();
+    let out = rt
+        .cmd()
+        .args(["run", "--no-pivot", "-b"])
+        .arg(b.path())
+        .arg(&id)
+        .output()
+        .unwrap();
     assert!(ok(out).starts_with("/bin/busybox"));
 }
 
@@ -231,7 +324,11 @@ fn no_host_descriptor_leaks_and_preserve_fds() {
     // SAFETY: fcntl on a descriptor we own.
     unsafe { libc_fcntl_clear_cloexec(raw) };
     let out = run_sh(|_| {}, "ls /proc/self/fd | sort -n | tr '\\n' ' '");
-    assert_eq!(out.trim(), "0 1 2 3", "descriptors leaked into the container: {out}");
+    assert_eq!(
+        out.trim(),
+        "0 1 2 3",
+        "descriptors leaked into the container: {out}"
+    );
     drop(leak);
 }
 
@@ -258,12 +355,24 @@ fn symlinks_in_the_image_cannot_redirect_mounts_to_the_host() {
     b.edit(|c| {
         let m = c["mounts"].as_array_mut().unwrap();
         m.push(json!({"destination": "/evil/mnt", "type": "tmpfs", "source": "tmpfs"}));
-        m.push(json!({"destination": "/up/tmp/tug-escape-probe", "type": "tmpfs", "source": "tmpfs"}));
+        m.push(
+            json!({"destination": "/up/tmp/tug-escape-probe", "type": "tmpfs", "source": "tmpfs"}),
+        );
     });
     assert_eq!(ok(rt.run_bundle(&b)), "done\n");
-    assert!(!outside.path().join("mnt").exists(), "a mount point was created on the host");
-    assert!(!std::path::Path::new("/tmp/tug-escape-probe").exists(), "a mount point escaped via ..");
-    assert!(b.rootfs().join(outside.path().strip_prefix("/").unwrap()).join("mnt").is_dir());
+    assert!(
+        !outside.path().join("mnt").exists(),
+        "a mount point was created on the host"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/tug-escape-probe").exists(),
+        "a mount point escaped via .."
+    );
+    assert!(b
+        .rootfs()
+        .join(outside.path().strip_prefix("/").unwrap())
+        .join("mnt")
+        .is_dir());
 }
 
 #[test]
@@ -275,8 +384,13 @@ fn the_runtime_binary_is_not_reachable_from_a_container() {
     let id = rt.create(&b, "exe");
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(exe.to_string_lossy().starts_with("/memfd:"), "init runs from {exe:?}");
-    let w = std::fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/exe"));
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:"),
+        "init runs from {exe:?}"
+    );
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/exe"));
     assert!(w.is_err(), "the init's executable is writable");
     let host = std::fs::metadata(TUG).unwrap().len();
     assert!(host > 0);
@@ -292,5 +406,9 @@ fn apparmor_request_gets_a_clear_message_when_not_enabled() {
     b.edit(|c| c["process"]["apparmorProfile"] = json!("tug-default"));
     let out = rt.run_bundle(&b);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("AppArmor is not enabled"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("AppArmor is not enabled"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -8,7 +8,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
-#[command(name = "tug-runc", version, about = "tug's OCI runtime (runc-compatible)")]
+#[command(
+    name = "tug-runc",
+    version,
+    about = "tug's OCI runtime (runc-compatible)"
+)]
 pub struct RuntimeCli {
     /// Directory for container state
     #[arg(long, global = true, default_value = "/run/tug/runtime")]
@@ -220,7 +224,10 @@ struct UpdateArgs {
 
 /// Run a runtime verb; the process exit code.
 pub fn main(cli: RuntimeCli) -> i32 {
-    let log = Log { path: cli.log.clone(), json: cli.log_format == "json" };
+    let log = Log {
+        path: cli.log.clone(),
+        json: cli.log_format == "json",
+    };
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -245,7 +252,11 @@ impl Log {
         } else {
             format!("time=\"{time}\" level=error msg={msg:?}")
         };
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{line}");
         }
     }
@@ -259,25 +270,49 @@ fn dispatch(cli: RuntimeCli) -> Result<i32> {
             container::create(opts)?;
         }
         Verb::Start { id } => container::start(&root, &id)?,
-        Verb::Run { create, detach, keep } => return run(&root, create, detach, keep, cli.systemd_cgroup),
-        Verb::State { id } => println!("{}", serde_json::to_string_pretty(&container::state(&root, &id)?)?),
-        Verb::Kill { all, id, signal } => container::kill(&root, &id, container::parse_signal(&signal)?, all)?,
+        Verb::Run {
+            create,
+            detach,
+            keep,
+        } => return run(&root, create, detach, keep, cli.systemd_cgroup),
+        Verb::State { id } => println!(
+            "{}",
+            serde_json::to_string_pretty(&container::state(&root, &id)?)?
+        ),
+        Verb::Kill { all, id, signal } => {
+            container::kill(&root, &id, container::parse_signal(&signal)?, all)?
+        }
         Verb::Delete { force, id } => container::delete(&root, &id, force)?,
         Verb::List { format, quiet } => list(&root, &format, quiet)?,
         Verb::Exec(a) => return exec(&root, a),
-        Verb::Ps { format, id, ps_args } => ps(&root, &id, &format, ps_args)?,
+        Verb::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(&root, &id, &format, ps_args)?,
         Verb::Pause { id } => container::pause(&root, &id)?,
         Verb::Resume { id } => container::resume(&root, &id)?,
-        Verb::Events { stats, interval, id } => events(&root, &id, stats, &interval)?,
+        Verb::Events {
+            stats,
+            interval,
+            id,
+        } => events(&root, &id, stats, &interval)?,
         Verb::Update(a) => update(&root, a)?,
         Verb::Spec { rootless, bundle } => spec(&bundle, rootless)?,
-        Verb::Features => println!("{}", serde_json::to_string_pretty(&runtime::features::features())?),
+        Verb::Features => println!(
+            "{}",
+            serde_json::to_string_pretty(&runtime::features::features())?
+        ),
     }
     Ok(0)
 }
 
 fn create_opts(root: &Path, a: CreateArgs, systemd: bool) -> Result<CreateOpts> {
-    let console = a.console_socket.as_deref().map(runtime::tty::connect_console_socket).transpose()?;
+    let console = a
+        .console_socket
+        .as_deref()
+        .map(runtime::tty::connect_console_socket)
+        .transpose()?;
     Ok(CreateOpts {
         root: root.to_path_buf(),
         id: a.id,
@@ -336,7 +371,8 @@ fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
     let mut process: Process = match &a.process {
         Some(path) => {
             let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-            serde_json::from_slice(&data).with_context(|| format!("parse process {}", path.display()))?
+            serde_json::from_slice(&data)
+                .with_context(|| format!("parse process {}", path.display()))?
         }
         None => {
             if a.command.is_empty() {
@@ -355,7 +391,13 @@ fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
         let (o, t) = runtime::tty::local_console()?;
         (Some(o), Some(t))
     } else {
-        (None, a.console_socket.as_deref().map(runtime::tty::connect_console_socket).transpose()?)
+        (
+            None,
+            a.console_socket
+                .as_deref()
+                .map(runtime::tty::connect_console_socket)
+                .transpose()?,
+        )
     };
     let pid = container::exec(ExecOpts {
         root: root.to_path_buf(),
@@ -380,11 +422,18 @@ fn apply_exec_flags(p: &mut Process, a: &ExecArgs) -> Result<()> {
     if let Some(u) = &a.user {
         let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
         let user = p.user_mut();
-        user.set_uid(uid.parse().with_context(|| format!("invalid uid in --user {u:?}"))?);
-        user.set_gid(gid.parse().with_context(|| format!("invalid gid in --user {u:?}"))?);
+        user.set_uid(
+            uid.parse()
+                .with_context(|| format!("invalid uid in --user {u:?}"))?,
+        );
+        user.set_gid(
+            gid.parse()
+                .with_context(|| format!("invalid gid in --user {u:?}"))?,
+        );
     }
     if !a.additional_gids.is_empty() {
-        p.user_mut().set_additional_gids(Some(a.additional_gids.clone()));
+        p.user_mut()
+            .set_additional_gids(Some(a.additional_gids.clone()));
     }
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
@@ -395,8 +444,9 @@ fn apply_exec_flags(p: &mut Process, a: &ExecArgs) -> Result<()> {
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &a.cap {
-            let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::json!(name))
-                .map_err(|_| anyhow::anyhow!("unknown capability {name:?}"))?;
+            let cap: oci_spec::runtime::Capability =
+                serde_json::from_value(serde_json::json!(name))
+                    .map_err(|_| anyhow::anyhow!("unknown capability {name:?}"))?;
             let add = |s: Option<oci_spec::runtime::Capabilities>| {
                 let mut s = s.unwrap_or_default();
                 s.insert(cap);
@@ -432,10 +482,23 @@ fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
         println!("{}", serde_json::to_string(&all)?);
         return Ok(());
     }
-    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+        .map(String::from)
+        .to_vec()];
     for s in all {
-        let owner = if s.owner.is_empty() { "root".to_string() } else { s.owner };
-        rows.push(vec![s.id, s.pid.to_string(), s.status, s.bundle.display().to_string(), s.created, owner]);
+        let owner = if s.owner.is_empty() {
+            "root".to_string()
+        } else {
+            s.owner
+        };
+        rows.push(vec![
+            s.id,
+            s.pid.to_string(),
+            s.status,
+            s.bundle.display().to_string(),
+            s.created,
+            owner,
+        ]);
     }
     print_table(&rows);
     Ok(())
@@ -443,10 +506,15 @@ fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
 
 fn print_table(rows: &[Vec<String>]) {
     let cols = rows.first().map_or(0, |r| r.len());
-    let widths: Vec<usize> =
-        (0..cols).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0).max(9) + 3).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0).max(9) + 3)
+        .collect();
     for r in rows {
-        let line: String = r.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect();
+        let line: String = r
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
         println!("{}", line.trim_end());
     }
 }
@@ -457,15 +525,28 @@ fn ps(root: &Path, id: &str, format: &str, args: Vec<String>) -> Result<()> {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(());
     }
-    let args = if args.is_empty() { vec!["-ef".to_string()] } else { args };
-    let out = std::process::Command::new("ps").args(&args).output().context("run ps")?;
+    let args = if args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        args
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let pid_col = header.split_whitespace().position(|h| h == "PID").context("ps output has no PID column")?;
+    let pid_col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("ps output has no PID column")?;
     println!("{header}");
     for line in lines {
-        let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
+        let pid = line
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             println!("{line}");
         }
@@ -474,8 +555,12 @@ fn ps(root: &Path, id: &str, format: &str, args: Vec<String>) -> Result<()> {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = num.parse().with_context(|| format!("invalid interval {s:?}"))?;
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("invalid interval {s:?}"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -498,13 +583,15 @@ fn events(root: &Path, id: &str, once: bool, interval: &str) -> Result<()> {
     let mut ooms = container::oom_kills(root, id).unwrap_or(0);
     let mut last = std::time::Instant::now() - every;
     loop {
-        if container::state(root, id)?.status == "stopped" {
-            return Ok(());
-        }
+        // OOM first: an OOM kill of init is what stops the container, and must still be told.
+        let stopped = container::state(root, id)?.status == "stopped";
         let now = container::oom_kills(root, id).unwrap_or(ooms);
         if now > ooms {
             println!("{}", serde_json::json!({"type": "oom", "id": id}));
             ooms = now;
+        }
+        if stopped {
+            return Ok(());
         }
         if last.elapsed() >= every {
             println!("{}", stats_event()?);

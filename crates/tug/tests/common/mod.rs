@@ -14,7 +14,11 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 /// A unique container id that names tug (so leftovers are easy to spot).
 pub fn unique_id(tag: &str) -> String {
-    format!("tug-test-{tag}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "tug-test-{tag}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// A bundle directory with a busybox rootfs and an editable config.
@@ -25,7 +29,10 @@ pub struct Bundle {
 
 impl Bundle {
     pub fn new(args: &[&str]) -> Bundle {
-        let dir = tempfile::Builder::new().prefix("tug-bundle-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("tug-bundle-")
+            .tempdir()
+            .unwrap();
         let rootfs = dir.path().join("rootfs");
         for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
@@ -36,9 +43,19 @@ impl Bundle {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
         }
         std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        let out = Command::new(TUG).args(["runtime", "spec", "--bundle"]).arg(dir.path()).output().unwrap();
-        assert!(out.status.success(), "spec failed: {}", String::from_utf8_lossy(&out.stderr));
-        let mut config: Value = serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+        let out = Command::new(TUG)
+            .args(["runtime", "spec", "--bundle"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "spec failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
         config["process"]["terminal"] = json!(false);
         config["process"]["args"] = json!(args);
         config["root"]["readonly"] = json!(false);
@@ -56,7 +73,11 @@ impl Bundle {
     }
 
     pub fn save(&mut self) {
-        std::fs::write(self.dir.path().join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.path().join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
 
     /// Edit the config and write it back.
@@ -76,7 +97,10 @@ pub struct Runtime {
 impl Runtime {
     pub fn new() -> Runtime {
         Runtime {
-            root: tempfile::Builder::new().prefix("tug-runtime-root-").tempdir().unwrap(),
+            root: tempfile::Builder::new()
+                .prefix("tug-runtime-root-")
+                .tempdir()
+                .unwrap(),
             ids: Default::default(),
         }
     }
@@ -103,7 +127,10 @@ impl Runtime {
         let id = unique_id("run");
         self.track(&id);
         let mut c = self.cmd();
-        c.args(["run", "--bundle"]).arg(bundle.path()).arg(&id).stdin(Stdio::null());
+        c.args(["run", "--bundle"])
+            .arg(bundle.path())
+            .arg(&id)
+            .stdin(Stdio::null());
         c.output().unwrap()
     }
 
@@ -120,12 +147,23 @@ impl Runtime {
     pub fn create_cmd(&self, flags: &[&str], bundle: &Bundle, id: &str) -> Output {
         let out_path = self.root.path().join(format!("{id}.out"));
         let err_path = self.root.path().join(format!("{id}.err"));
-        let status = self.cmd().arg("create").args(flags).arg("--bundle").arg(bundle.path()).arg(id)
+        let status = self
+            .cmd()
+            .arg("create")
+            .args(flags)
+            .arg("--bundle")
+            .arg(bundle.path())
+            .arg(id)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out_path).unwrap())
             .stderr(std::fs::File::create(&err_path).unwrap())
-            .status().unwrap();
-        Output { status, stdout: std::fs::read(&out_path).unwrap(), stderr: std::fs::read(&err_path).unwrap() }
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap(),
+            stderr: std::fs::read(&err_path).unwrap(),
+        }
     }
 
     /// What a container created by `create`/`create_cmd` wrote to its stdout so far.
@@ -152,14 +190,22 @@ impl Runtime {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        panic!("container {id} never reached status {want}: {}", self.status(id));
+        panic!(
+            "container {id} never reached status {want}: {}",
+            self.status(id)
+        );
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
         for id in self.ids.borrow().iter() {
-            let _ = self.cmd().args(["delete", "--force", id]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = self
+                .cmd()
+                .args(["delete", "--force", id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -174,16 +220,27 @@ pub fn stderr(o: &Output) -> String {
 
 /// Assert success and return stdout.
 pub fn ok(o: Output) -> String {
-    assert!(o.status.success(), "failed ({:?}): stdout: {} stderr: {}", o.status, stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "failed ({:?}): stdout: {} stderr: {}",
+        o.status,
+        stdout(&o),
+        stderr(&o)
+    );
     stdout(&o)
 }
 
 /// A /proc/self/status capability line ("CapEff") as a bit mask.
 pub fn cap_mask(status: &str, field: &str) -> u64 {
-    let line = status.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap_or_else(|| panic!("no {field} in {status}"));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
     u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
 }
 
 pub fn is_cgroup2_host() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/cgroup").map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC).unwrap_or(false)
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
 }
