@@ -1,0 +1,1 @@
+//! tug images: references, content store, registry client, layers, snapshots, archives.

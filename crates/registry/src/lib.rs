@@ -1,0 +1,1 @@
+//! tug registry: an OCI distribution server.
