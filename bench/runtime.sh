@@ -8,7 +8,8 @@ runs=${1:-30}
 scripts/deps.sh runc crun hyperfine time util-linux
 cargo build --release -p tug -q
 tug=$PWD/target/release/tug
-work=$(mktemp -d /tmp/tug-bench.XXXXXX)
+# State roots on tmpfs as the defaults (/run/tug/runtime, /run/runc) are.
+work=$(mktemp -d /run/tug-bench.XXXXXX)
 cleanup() {
   for r in tug runc crun; do "$(bin $r)" --root "$work/state-$r" delete --force "bench-$r" >/dev/null 2>&1 || true; done
   rm -rf "$work"
@@ -24,6 +25,7 @@ import json, sys
 p = sys.argv[1]; c = json.load(open(p))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["true"]
+c["ociVersion"] = "1.0.2"  # crun 1.8 knows no later version
 json.dump(c, open(p, "w"), indent=2)
 PY
 : > "$work/empty"

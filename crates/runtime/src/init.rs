@@ -16,7 +16,6 @@ pub struct InitArgs<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
-    pub state_dir: &'a Path,
     pub cgroup: &'a CgroupPaths,
     pub console: Option<RawFd>,
     pub preserve_fds: usize,

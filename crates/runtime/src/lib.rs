@@ -23,6 +23,7 @@ pub mod spec;
 pub mod state;
 pub mod tty;
 pub mod util;
+pub mod warmup;
 
 pub use error::{Error, Kind, Result};
 

@@ -29,6 +29,11 @@ fn needs_sealed_exe(args: &[String]) -> bool {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if needs_sealed_exe(&args) {
+        if !runtime::selfexe::is_sealed() {
+            if let Some(pid) = runtime::warmup::start() {
+                std::env::set_var("TUG_WARMUP_PID", pid.to_string());
+            }
+        }
         if let Err(e) = runtime::selfexe::reexec_sealed() {
             eprintln!("tug: cannot protect the runtime binary (sealed re-exec): {e}");
             std::process::exit(1);

@@ -108,7 +108,6 @@ pub fn create(opts: CreateOpts) -> Result<Record> {
         spec: &bundle.spec,
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,
-        state_dir: &dir,
         cgroup: &cg,
         console: opts.console.as_ref().map(|c| c.as_raw_fd()),
         preserve_fds: opts.preserve_fds,
@@ -147,6 +146,7 @@ pub fn create(opts: CreateOpts) -> Result<Record> {
     if namespaces::is_new(spec::namespaces(&bundle.spec), T::User) {
         namespaces::write_id_maps(pid, linux)?;
     }
+    crate::warmup::reap_from_env();
     manager.add_pid(pid)?;
     manager.set(&with_default_devices(linux))?;
     ours.send(&Msg::Go(pid))?;

@@ -79,6 +79,7 @@ pub fn exec(opts: ExecOpts) -> Result<i32> {
             )))
         }
     };
+    crate::warmup::reap_from_env();
     let joined = cgroups::manager(&c.record.cgroup).add_pid(pid);
     if let Err(e) = joined {
         // SAFETY: the process is our child (CLONE_PARENT) and has not exec'd yet.
