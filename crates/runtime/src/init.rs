@@ -21,6 +21,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: usize,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// Descriptors to become the process's stdin, stdout and stderr.
+    pub stdio: Option<[RawFd; 3]>,
     /// The state directory and the start socket listening in it (see `listen_for_start`).
     pub start: (&'a OwnedFd, &'a OwnedFd),
 }
@@ -138,6 +140,9 @@ fn init(ch: &Channel, args: &InitArgs) -> Result<std::convert::Infallible> {
                 .map(|b| (b.height() as u16, b.width() as u16)),
         )?;
     }
+    if let Some(fds) = args.stdio {
+        set_stdio(fds)?;
+    }
     if let Some(c) = args.console {
         // SAFETY: the console socket is ours and no longer needed.
         unsafe { libc::close(c) };
@@ -202,6 +207,17 @@ pub fn finish_and_exec(
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
     Err(process::exec(program, &args, &env))
+}
+
+/// Make `fds` this process's stdin, stdout and stderr.
+pub fn set_stdio(fds: [RawFd; 3]) -> Result<()> {
+    for (target, fd) in fds.into_iter().enumerate() {
+        // SAFETY: dup2 onto a stdio number; the descriptor is ours and open.
+        if fd != target as RawFd && unsafe { libc::dup2(fd, target as RawFd) } < 0 {
+            return Err(Error::sys("dup2 stdio", nix::errno::Errno::last()));
+        }
+    }
+    Ok(())
 }
 
 fn may_setgroups(userns: bool) -> bool {

@@ -15,6 +15,9 @@ struct Cli {
 enum Command {
     /// The OCI runtime (runc-compatible; also available as `tug-runc`)
     Runtime(commands::runtime::RuntimeCli),
+    /// The per-container monitor started by the daemon
+    #[command(hide = true)]
+    Shim(commands::shim::ShimCli),
 }
 
 /// Verbs after which the runtime touches a container's namespaces: those re-execute from a
@@ -48,6 +51,7 @@ fn main() {
     } else {
         match Cli::parse().command {
             Command::Runtime(r) => commands::runtime::main(r),
+            Command::Shim(s) => commands::shim::main(s),
         }
     };
     std::process::exit(code);

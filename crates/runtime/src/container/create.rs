@@ -22,6 +22,8 @@ pub struct CreateOpts {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub systemd_cgroup: bool,
+    /// The container process's stdin, stdout and stderr; the caller's own when `None`.
+    pub stdio: Option<[OwnedFd; 3]>,
 }
 
 /// Undoes a half-made container when create fails at any step.
@@ -114,6 +116,7 @@ pub fn create(opts: CreateOpts) -> Result<Record> {
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         start: (&dirfd, &listener),
+        stdio: opts.stdio.as_ref().map(|s| [s[0].as_raw_fd(), s[1].as_raw_fd(), s[2].as_raw_fd()]),
     };
     let (ours, theirs) = Channel::pair()?;
     // SAFETY: the runtime is single-threaded; the child only runs stage 1 and exits.

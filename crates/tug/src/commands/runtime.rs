@@ -323,6 +323,7 @@ fn create_opts(root: &Path, a: CreateArgs, systemd: bool) -> Result<CreateOpts> 
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         systemd_cgroup: systemd,
+        stdio: None,
     })
 }
 
