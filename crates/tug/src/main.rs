@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// The OCI runtime (runc-compatible; also available as `tug-runc`)
     Runtime(commands::runtime::RuntimeCli),
+    /// The Docker Engine API daemon
+    Daemon(commands::daemon::DaemonCli),
     /// The per-container monitor started by the daemon
     #[command(hide = true)]
     Shim(commands::shim::ShimCli),
@@ -51,6 +53,7 @@ fn main() {
     } else {
         match Cli::parse().command {
             Command::Runtime(r) => commands::runtime::main(r),
+            Command::Daemon(d) => commands::daemon::main(d),
             Command::Shim(s) => commands::shim::main(s),
         }
     };

@@ -1,4 +1,5 @@
 //! One module per command group.
 
+pub mod daemon;
 pub mod runtime;
 pub mod shim;

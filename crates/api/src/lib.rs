@@ -1,0 +1,15 @@
+#![recursion_limit = "256"]
+//! tug's Docker Engine API server: the socket, versioned routing, Docker's JSON shapes and
+//! error bodies, and the streams (hijacked attach/exec, chunked logs, JSON progress). Route
+//! groups talk to narrow backend traits; no business logic lives here.
+
+mod error;
+mod router;
+mod server;
+mod system;
+mod version;
+
+pub use error::{ApiError, Kind};
+pub use server::{serve, Backends};
+pub use system::{SystemBackend, SystemInfo};
+pub use version::{API_VERSION, MIN_API_VERSION};

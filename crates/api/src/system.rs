@@ -1,0 +1,158 @@
+//! System endpoints: `_ping`, `version`, `info`.
+
+use crate::server::{json, Body};
+use crate::version::{API_VERSION, MIN_API_VERSION};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Response;
+use serde::Serialize;
+
+/// What the daemon knows about itself, for `GET /info`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SystemInfo {
+    pub id: String,
+    pub containers: u64,
+    pub containers_running: u64,
+    pub containers_paused: u64,
+    pub containers_stopped: u64,
+    pub images: u64,
+    pub data_root: String,
+    pub cgroup_version: String,
+    pub default_runtime: String,
+    pub runtimes: Vec<(String, String)>,
+}
+
+pub trait SystemBackend: Send + Sync {
+    fn info(&self) -> SystemInfo;
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn ncpu() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn mem_total() -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+pub fn ping(head: bool) -> Response<Body> {
+    let body = if head {
+        Bytes::new()
+    } else {
+        Bytes::from_static(b"OK")
+    };
+    Response::builder()
+        .header("Api-Version", API_VERSION)
+        .header("Ostype", "linux")
+        .header("Docker-Experimental", "false")
+        .header("Builder-Version", "1")
+        .header("Swarm", "inactive")
+        .header("Cache-Control", "no-cache, no-store, must-revalidate")
+        .header("Pragma", "no-cache")
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body(Full::new(body).map_err(|never| match never {}).boxed())
+        .expect("valid response")
+}
+
+pub fn version() -> Response<Body> {
+    let v = env!("CARGO_PKG_VERSION");
+    let details = serde_json::json!({
+        "ApiVersion": API_VERSION, "Arch": "amd64", "BuildTime": "", "Experimental": "false",
+        "GitCommit": "", "GoVersion": "", "KernelVersion": kernel(), "MinAPIVersion": MIN_API_VERSION, "Os": "linux"
+    });
+    json(
+        200,
+        &serde_json::json!({
+            "Platform": {"Name": "tug"},
+            "Components": [{"Name": "Engine", "Version": v, "Details": details}],
+            "Version": v, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "", "GoVersion": "", "Os": "linux", "Arch": std::env::consts::ARCH.replace("x86_64", "amd64"),
+            "KernelVersion": kernel(), "BuildTime": ""
+        }),
+    )
+}
+
+pub fn info(b: &dyn SystemBackend) -> Response<Body> {
+    let i = b.info();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let runtimes: serde_json::Map<String, serde_json::Value> = i
+        .runtimes
+        .iter()
+        .map(|(n, p)| (n.clone(), serde_json::json!({"path": p})))
+        .collect();
+    json(
+        200,
+        &serde_json::json!({
+            "ID": i.id, "Containers": i.containers, "ContainersRunning": i.containers_running,
+            "ContainersPaused": i.containers_paused, "ContainersStopped": i.containers_stopped,
+            "Images": i.images, "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null,
+                        "Log": ["json-file"]},
+            "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
+            "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": true,
+            "BridgeNfIptables": false, "BridgeNfIp6tables": false, "Debug": false, "NFd": 0,
+            "OomKillDisable": false, "NGoroutines": 0, "SystemTime": now(), "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs", "CgroupVersion": i.cgroup_version, "NEventsListener": 0,
+            "KernelVersion": kernel(), "OperatingSystem": os_name(), "OSVersion": "", "OSType": "linux",
+            "Architecture": std::env::consts::ARCH, "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null,
+                "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": null},
+            "NCPU": ncpu(), "MemTotal": mem_total(), "GenericResources": null, "DockerRootDir": i.data_root,
+            "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": host.trim(), "Labels": [],
+            "ExperimentalBuild": false, "ServerVersion": env!("CARGO_PKG_VERSION"),
+            "Runtimes": runtimes, "DefaultRuntime": i.default_runtime,
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false,
+                      "Error": "", "RemoteManagers": null},
+            "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "tug",
+            "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
+            "InitCommit": {"ID": "", "Expected": ""},
+            "SecurityOptions": ["name=seccomp,profile=builtin"], "Warnings": null
+        }),
+    )
+}
+
+fn os_name() -> String {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn now() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // RFC 3339 in UTC; days-to-date as in the runtime's util.
+    let secs = d.as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}

@@ -1,0 +1,153 @@
+//! `tug daemon`: the Docker Engine API on a unix socket.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use engine::daemon::Roots;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct DaemonCli {
+    /// Socket to listen on (unix:///path); may be repeated
+    #[arg(short = 'H', long = "host")]
+    hosts: Vec<String>,
+    /// Persistent state
+    #[arg(long, default_value = "/var/lib/tug")]
+    data_root: PathBuf,
+    /// Runtime state (sockets, shims)
+    #[arg(long, default_value = "/run/tug")]
+    exec_root: PathBuf,
+    /// Group allowed to use the socket besides root
+    #[arg(short = 'G', long, default_value = "tug")]
+    group: String,
+    /// Log format: text or json
+    #[arg(long, default_value = "text")]
+    log_format: String,
+}
+
+struct System {
+    roots: Roots,
+}
+
+impl api::SystemBackend for System {
+    fn info(&self) -> api::SystemInfo {
+        let v2 = runtime::cgroups::host_mode() == runtime::cgroups::HostMode::V2;
+        api::SystemInfo {
+            id: String::new(),
+            data_root: self.roots.data.display().to_string(),
+            cgroup_version: if v2 { "2" } else { "1" }.into(),
+            default_runtime: "tug".into(),
+            runtimes: vec![
+                ("tug".into(), "tug-runc".into()),
+                ("runc".into(), "runc".into()),
+            ],
+            ..Default::default()
+        }
+    }
+}
+
+fn log(json: bool, level: &str, msg: &str) {
+    if json {
+        let line =
+            serde_json::json!({"level": level, "msg": msg, "time": runtime::util::rfc3339_now()});
+        eprintln!("{line}");
+    } else {
+        eprintln!("{} {level} {msg}", runtime::util::rfc3339_now());
+    }
+}
+
+/// The unix socket paths to listen on; TCP needs TLS client certificates, not supported yet.
+fn socket_paths(a: &DaemonCli) -> Result<Vec<PathBuf>> {
+    if a.hosts.is_empty() {
+        return Ok(vec![engine::daemon::default_socket(&a.exec_root)]);
+    }
+    a.hosts
+        .iter()
+        .map(|h| match h.strip_prefix("unix://") {
+            Some(p) => Ok(PathBuf::from(p)),
+            None if h.starts_with("tcp://") => {
+                bail!("refusing to listen on {h}: TCP needs TLS client certificates, which tug daemon does not support yet")
+            }
+            None => bail!("invalid host {h:?}: use unix:///path/to/socket"),
+        })
+        .collect()
+}
+
+fn group_id(name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.first() == Some(&name))
+            .then(|| f.get(2)?.parse().ok())
+            .flatten()
+    })
+}
+
+fn bind(path: &Path, group: &str) -> Result<tokio::net::UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(path);
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(gid) = group_id(group) {
+        std::os::unix::fs::chown(path, Some(0), Some(gid))?;
+    }
+    Ok(l)
+}
+
+pub fn main(a: DaemonCli) -> i32 {
+    let json = a.log_format == "json";
+    match run(a) {
+        Ok(()) => 0,
+        Err(e) => {
+            log(json, "error", &format!("tug daemon: {e:#}"));
+            1
+        }
+    }
+}
+
+fn run(a: DaemonCli) -> Result<()> {
+    let json = a.log_format == "json";
+    let roots = Roots {
+        data: a.data_root.clone(),
+        exec: a.exec_root.clone(),
+    };
+    roots.create()?;
+    let _lock = roots.lock()?;
+    let sockets = socket_paths(&a)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let backends = Arc::new(api::Backends {
+            system: Arc::new(System {
+                roots: roots.clone(),
+            }),
+        });
+        let mut tasks = Vec::new();
+        for path in &sockets {
+            let l = bind(path, &a.group)?;
+            log(
+                json,
+                "info",
+                &format!("API listening on {}", path.display()),
+            );
+            tasks.push(tokio::spawn(api::serve(l, backends.clone())));
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        log(json, "info", "shutting down; containers keep running");
+        for p in &sockets {
+            let _ = std::fs::remove_file(p);
+        }
+        Ok(())
+    })
+}
