@@ -116,7 +116,10 @@ pub fn create(opts: CreateOpts) -> Result<Record> {
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         start: (&dirfd, &listener),
-        stdio: opts.stdio.as_ref().map(|s| [s[0].as_raw_fd(), s[1].as_raw_fd(), s[2].as_raw_fd()]),
+        stdio: opts
+            .stdio
+            .as_ref()
+            .map(|s| [s[0].as_raw_fd(), s[1].as_raw_fd(), s[2].as_raw_fd()]),
     };
     let (ours, theirs) = Channel::pair()?;
     // SAFETY: the runtime is single-threaded; the child only runs stage 1 and exits.
