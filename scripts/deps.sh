@@ -2,7 +2,7 @@
 # Install what building and testing tug needs on Debian (bookworm), once. Idempotent.
 set -euo pipefail
 need=()
-for pkg in busybox-static libseccomp-dev pkg-config gcc procps iproute2 docker.io "$@"; do
+for pkg in busybox-static libseccomp-dev pkg-config gcc procps iproute2 docker.io skopeo openssl curl docker-registry "$@"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

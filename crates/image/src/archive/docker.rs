@@ -1,0 +1,1 @@
+//! docker-archive save/load.

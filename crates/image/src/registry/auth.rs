@@ -1,0 +1,280 @@
+//! Registry authentication: credentials from a docker-compatible `config.json` (`auths` with
+//! base64 `user:password`), `WWW-Authenticate` challenge parsing, and bearer tokens.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where docker keeps credentials for Docker Hub.
+pub const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
+
+/// A username and password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credential({}, ***)", self.username)
+    }
+}
+
+impl Credential {
+    /// The value of a basic `Authorization` header.
+    pub fn basic_header(&self) -> String {
+        let raw = format!("{}:{}", self.username, self.password);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    auths: BTreeMap<String, AuthEntry>,
+    #[serde(flatten)]
+    other: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct AuthEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<String>,
+    #[serde(flatten)]
+    other: BTreeMap<String, serde_json::Value>,
+}
+
+/// Credentials kept in a docker `config.json`.
+#[derive(Debug, Clone)]
+pub struct CredentialStore {
+    path: PathBuf,
+}
+
+/// A credentials file that cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("credentials {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("credentials {path}: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+fn key_for(host: &str) -> &str {
+    if host == "docker.io" || host == "registry-1.docker.io" || host == "index.docker.io" {
+        DOCKER_HUB_AUTH_KEY
+    } else {
+        host
+    }
+}
+
+fn host_of_key(key: &str) -> &str {
+    let k = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    k.split('/').next().unwrap_or(k)
+}
+
+impl CredentialStore {
+    /// A store at `path` (need not exist yet).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CredentialStore { path: path.into() }
+    }
+
+    /// Docker's default: `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
+    pub fn docker_default() -> Self {
+        let dir = std::env::var_os("DOCKER_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))
+            .unwrap_or_else(|| PathBuf::from("/root/.docker"));
+        Self::new(dir.join("config.json"))
+    }
+
+    fn load(&self) -> Result<ConfigFile, CredentialError> {
+        match std::fs::read(&self.path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| CredentialError::Json {
+                path: self.path.clone(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
+            Err(source) => Err(CredentialError::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// The credential for a registry host, if any.
+    pub fn get(&self, host: &str) -> Result<Option<Credential>, CredentialError> {
+        let cfg = self.load()?;
+        let want = key_for(host);
+        let entry = cfg.auths.get(want).or_else(|| {
+            cfg.auths
+                .iter()
+                .find(|(k, _)| host_of_key(k) == host)
+                .map(|e| e.1)
+        });
+        let Some(auth) = entry.and_then(|e| e.auth.as_deref()) else {
+            return Ok(None);
+        };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        Ok(decoded.and_then(|s| {
+            s.split_once(':').map(|(u, p)| Credential {
+                username: u.into(),
+                password: p.into(),
+            })
+        }))
+    }
+
+    /// Save a credential (as `tug login` does), keeping the rest of the file.
+    pub fn set(&self, host: &str, cred: &Credential) -> Result<(), CredentialError> {
+        let mut cfg = self.load()?;
+        let raw = format!("{}:{}", cred.username, cred.password);
+        let entry = cfg.auths.entry(key_for(host).to_string()).or_default();
+        entry.auth = Some(base64::engine::general_purpose::STANDARD.encode(raw));
+        self.save(&cfg)
+    }
+
+    /// Forget a credential (as `tug logout` does); returns whether there was one.
+    pub fn remove(&self, host: &str) -> Result<bool, CredentialError> {
+        let mut cfg = self.load()?;
+        let had = cfg.auths.remove(key_for(host)).is_some();
+        if had {
+            self.save(&cfg)?;
+        }
+        Ok(had)
+    }
+
+    fn save(&self, cfg: &ConfigFile) -> Result<(), CredentialError> {
+        let io = |source| CredentialError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let data = serde_json::to_vec_pretty(cfg).expect("config serialises");
+        crate::sys::write_atomic(&self.path, &data).map_err(io)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600)).map_err(io)
+    }
+}
+
+/// A parsed `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// `basic` or `bearer` (lower case).
+    pub scheme: String,
+    pub params: BTreeMap<String, String>,
+}
+
+/// Parse `Bearer realm="…",service="…",scope="…"` or `Basic realm="…"`.
+pub fn parse_challenge(header: &str) -> Option<Challenge> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let mut params = BTreeMap::new();
+    let mut s = rest.trim();
+    while !s.is_empty() {
+        let (key, after) = s.split_once('=')?;
+        let key = key.trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let mut val = String::new();
+            let mut chars = q.char_indices();
+            let mut end = q.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            val.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => val.push(c),
+                }
+            }
+            (val, &q[end.min(q.len())..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        params.insert(key, value);
+        s = next.trim_start().trim_start_matches(',').trim_start();
+    }
+    Some(Challenge {
+        scheme: scheme.to_ascii_lowercase(),
+        params,
+    })
+}
+
+/// A token endpoint's answer.
+#[derive(Debug, Deserialize)]
+pub struct TokenResponse {
+    pub token: Option<String>,
+    pub access_token: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_challenges() {
+        let c = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull""#,
+        )
+        .unwrap();
+        assert_eq!(c.scheme, "bearer");
+        assert_eq!(c.params["realm"], "https://auth.docker.io/token");
+        assert_eq!(c.params["service"], "registry.docker.io");
+        assert_eq!(c.params["scope"], "repository:library/busybox:pull");
+        let c = parse_challenge(r#"Basic realm="tug-test""#).unwrap();
+        assert_eq!(c.scheme, "basic");
+        assert_eq!(c.params["realm"], "tug-test");
+        let c = parse_challenge(r#"Bearer realm="a\"b", error=insufficient_scope"#).unwrap();
+        assert_eq!(c.params["realm"], "a\"b");
+        assert_eq!(c.params["error"], "insufficient_scope");
+    }
+
+    #[test]
+    fn credentials_round_trip_in_docker_format() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}},"credsStore":"x"}"#,
+        )
+        .unwrap();
+        let s = CredentialStore::new(&path);
+        assert_eq!(s.get("docker.io").unwrap().unwrap().username, "u");
+        let cred = Credential {
+            username: "tug".into(),
+            password: "p:w".into(),
+        };
+        s.set("127.0.0.1:5000", &cred).unwrap();
+        assert_eq!(s.get("127.0.0.1:5000").unwrap(), Some(cred.clone()));
+        let raw: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(raw["credsStore"], "x", "other keys are kept");
+        assert_eq!(raw["auths"]["127.0.0.1:5000"]["auth"], "dHVnOnA6dw==");
+        assert!(s.remove("127.0.0.1:5000").unwrap());
+        assert_eq!(s.get("127.0.0.1:5000").unwrap(), None);
+        assert_eq!(cred.basic_header(), "Basic dHVnOnA6dw==");
+    }
+}
