@@ -20,6 +20,8 @@ enum Command {
     /// The per-container monitor started by the daemon
     #[command(hide = true)]
     Shim(commands::shim::ShimCli),
+    /// The OCI distribution registry server
+    Registry(commands::registry::RegistryCli),
 }
 
 /// Verbs after which the runtime touches a container's namespaces: those re-execute from a
@@ -55,6 +57,7 @@ fn main() {
             Command::Runtime(r) => commands::runtime::main(r),
             Command::Daemon(d) => commands::daemon::main(d),
             Command::Shim(s) => commands::shim::main(s),
+            Command::Registry(r) => commands::registry::main(r),
         }
     };
     std::process::exit(code);

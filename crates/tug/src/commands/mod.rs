@@ -1,5 +1,6 @@
 //! One module per command group.
 
 pub mod daemon;
+pub mod registry;
 pub mod runtime;
 pub mod shim;
