@@ -3,9 +3,14 @@
 //! error bodies, and the streams (hijacked attach/exec, chunked logs, JSON progress). Route
 //! groups talk to narrow backend traits; no business logic lives here.
 
+mod containers;
 mod error;
+mod images;
+mod logs;
+mod query;
 mod router;
 mod server;
+mod stream;
 mod system;
 mod version;
 

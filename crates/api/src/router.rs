@@ -1,8 +1,9 @@
 //! Versioned routing: strip `/vX.Y`, pick the handler by method and path.
 
 use crate::error::{ApiError, Kind};
+use crate::query::Query;
 use crate::server::{error, Backends, Body};
-use crate::{system, version};
+use crate::{containers as c, images, system, version};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use std::convert::Infallible;
@@ -12,12 +13,54 @@ const SWARM: &str = "This node is not a swarm manager. Use \"docker swarm init\"
 
 pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
-    let (_ver, p) = match version::strip(&path) {
+    let (ver, p) = match version::strip(&path) {
         Ok(v) => v,
         Err(e) => return Ok(with_server(error(e))),
     };
-    let segs: Vec<&str> = p.trim_matches('/').split('/').collect();
+    let segs: Vec<String> = p.trim_matches('/').split('/').map(String::from).collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method().clone();
+    let q = Query::parse(req.uri().query());
+    let e = b.engine.clone();
+    let r = match (&m, segs.as_slice()) {
+        (&Method::POST, ["containers", "create"]) => Some(c::create(e, q, req).await),
+        (&Method::GET, ["containers", "json"]) => Some(c::list(e, q).await),
+        (&Method::GET, ["containers", id, "json"]) => Some(c::inspect(e, id.to_string()).await),
+        (&Method::POST, ["containers", id, "start"]) => Some(c::start(e, id.to_string()).await),
+        (&Method::POST, ["containers", id, "wait"]) => Some(c::wait(e, id.to_string(), q).await),
+        (&Method::POST, ["containers", id, "attach"]) => {
+            Some(c::attach(e, id.to_string(), q, ver, req).await)
+        }
+        (&Method::GET, ["containers", id, "logs"]) => Some(c::logs(e, id.to_string(), q).await),
+        (&Method::POST, ["containers", id, "stop"]) => Some(c::stop(e, id.to_string(), q).await),
+        (&Method::POST, ["containers", id, "restart"]) => {
+            Some(c::restart(e, id.to_string(), q).await)
+        }
+        (&Method::POST, ["containers", id, "kill"]) => Some(c::kill(e, id.to_string(), q).await),
+        (&Method::DELETE, ["containers", id]) => Some(c::remove(e, id.to_string(), q).await),
+        (&Method::GET, ["images", "json"]) => Some(images::list(e).await),
+        (&Method::POST, ["images", "create"]) if q.get("fromSrc").is_some() => {
+            Some(images::import(e, q, req).await)
+        }
+        (&Method::POST, ["images", "create"]) => Some(images::pull(e, q).await),
+        (&Method::GET, [rest @ .., "json"])
+            if rest.first() == Some(&"images") && rest.len() > 1 =>
+        {
+            Some(images::inspect(e, rest[1..].join("/")).await)
+        }
+        (&Method::POST, [rest @ .., "tag"])
+            if rest.first() == Some(&"images") && rest.len() > 1 =>
+        {
+            Some(images::tag(e, rest[1..].join("/"), q).await)
+        }
+        (&Method::DELETE, ["images", rest @ ..]) if !rest.is_empty() => {
+            Some(images::remove(e, rest.join("/"), q).await)
+        }
+        _ => None,
+    };
+    if let Some(r) = r {
+        return Ok(with_server(r.unwrap_or_else(error)));
+    }
     let resp = match (&m, segs.as_slice()) {
         (&Method::GET, ["_ping"]) => system::ping(false),
         (&Method::HEAD, ["_ping"]) => system::ping(true),

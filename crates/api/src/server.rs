@@ -16,6 +16,7 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 /// The backends each route group talks to.
 pub struct Backends {
     pub system: Arc<dyn SystemBackend>,
+    pub engine: Arc<engine::engine::Engine>,
 }
 
 /// Serve the API on `listener` until the listener fails.

@@ -1,5 +1,9 @@
 //! tug's engine: container records and lifecycle, exec, logs, volumes, events, restart
 //! policies, health checks, and the shim that watches over each running container.
 
+pub mod container;
 pub mod daemon;
+pub mod engine;
+pub mod prepare;
 pub mod shim;
+pub mod spec;

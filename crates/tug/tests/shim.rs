@@ -56,6 +56,7 @@ fn start(args: &[&str], tty: bool, stdin: bool) -> (Shimmed, i32) {
         log_max_files: 1,
         tty,
         stdin,
+        wait_attach: 0,
     };
     let pid = spawn(Path::new(TUG), &cfg).unwrap();
     (
@@ -199,6 +200,7 @@ fn a_bad_bundle_is_reported_by_spawn() {
         log_max_files: 1,
         tty: false,
         stdin: false,
+        wait_attach: 0,
     };
     let err = spawn(Path::new(TUG), &cfg).unwrap_err().to_string();
     assert!(err.contains("executable file not found"), "{err}");

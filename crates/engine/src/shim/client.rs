@@ -2,7 +2,7 @@
 
 use super::proto::{ExitInfo, Request, StateReply, EXIT_FILE, SOCKET};
 use super::{Error, Result, ShimConfig};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,9 @@ pub fn spawn(exe: &Path, cfg: &ShimConfig) -> Result<i32> {
     if cfg.stdin {
         cmd.arg("--stdin");
     }
+    if cfg.wait_attach > 0 {
+        cmd.arg("--wait-attach").arg(cfg.wait_attach.to_string());
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -54,7 +57,9 @@ pub fn spawn(exe: &Path, cfg: &ShimConfig) -> Result<i32> {
     drop(ready_w);
     drop(cmd);
     let mut reply = String::new();
-    ready_r.read_to_string(&mut reply).map_err(io)?;
+    BufReader::new(&mut ready_r)
+        .read_line(&mut reply)
+        .map_err(io)?;
     let _ = child.wait();
     let v: serde_json::Value =
         serde_json::from_str(reply.trim()).map_err(|err| Error::Protocol {
@@ -90,13 +95,19 @@ impl Client {
         self.dir.join(SOCKET)
     }
 
+    /// A raw connection to the control socket, for callers that speak the protocol
+    /// themselves (async attach).
+    pub fn connect(&self) -> std::io::Result<UnixStream> {
+        super::connect(&self.dir)
+    }
+
     /// Send one request; returns the connection positioned after the reply line, and the line.
     pub fn request(&self, req: &Request) -> Result<(BufReader<UnixStream>, String)> {
         let io = |err| Error::Io {
             path: self.socket(),
             err,
         };
-        let mut s = UnixStream::connect(self.socket()).map_err(io)?;
+        let mut s = super::connect(&self.dir).map_err(io)?;
         let mut line = serde_json::to_vec(req).expect("requests serialize");
         line.push(b'\n');
         s.write_all(&line).map_err(io)?;

@@ -32,6 +32,9 @@ pub struct ShimConfig {
     pub log_max_files: u32,
     pub tty: bool,
     pub stdin: bool,
+    /// Hold the start until this many attach clients are connected (at most 10 s), so a
+    /// short-lived container's output reaches clients that attached before `start`.
+    pub wait_attach: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,3 +51,19 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// `dir/name` as a socket address of any length: through an open descriptor of `dir`
+/// (`/proc/self/fd/N/name`), since socket paths are limited to 108 bytes. The descriptor must
+/// stay open while the address is used.
+fn short_path(dir: &std::path::Path, name: &str) -> std::io::Result<(std::fs::File, PathBuf)> {
+    use std::os::fd::AsRawFd;
+    let d = std::fs::File::open(dir)?;
+    let p = PathBuf::from(format!("/proc/self/fd/{}/{name}", d.as_raw_fd()));
+    Ok((d, p))
+}
+
+/// Connect to a shim's control socket in `dir`.
+pub fn connect(dir: &std::path::Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    let (_d, p) = short_path(dir, SOCKET)?;
+    std::os::unix::net::UnixStream::connect(p)
+}

@@ -47,23 +47,27 @@ pub fn run(cfg: ShimConfig, ready: OwnedFd) -> ! {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     let _ = std::env::set_current_dir("/");
-    let started = start_container(&cfg);
-    let (pid, io) = match started {
-        Ok(v) => v,
-        Err(e) => report_and_exit(&ready, Err(e)),
-    };
     let listener = match bind(&cfg) {
         Ok(l) => l,
-        Err(e) => {
-            let _ = container::delete(&cfg.runtime_root, &cfg.id, true);
-            report_and_exit(&ready, Err(e))
-        }
+        Err(e) => report_and_exit(&ready, Err(e)),
+    };
+    let (pid, io) = match create_container(&cfg) {
+        Ok(v) => v,
+        Err(e) => report_and_exit(&ready, Err(e)),
     };
     let mut log = LogFile::open(&cfg.log, cfg.log_max_size, cfg.log_max_files).ok();
     report(&ready, Ok(pid));
     drop(ready);
     quiet_stdio();
-    let status = serve(&cfg, pid, io, &listener, log.as_mut());
+    let (clients, waiters) = accept_early_attaches(&cfg, &listener, &io);
+    if let Err(e) = container::start(&cfg.runtime_root, &cfg.id) {
+        if let Some(l) = log.as_mut() {
+            let _ = l.write(2, format!("tug: start container: {e}\n").as_bytes());
+        }
+        let _ = container::delete(&cfg.runtime_root, &cfg.id, true);
+        finish(&cfg, 127, &listener)
+    }
+    let status = serve(&cfg, pid, io, &listener, log.as_mut(), clients, waiters);
     finish(&cfg, status, &listener)
 }
 
@@ -72,7 +76,9 @@ fn report(ready: &OwnedFd, r: Result<i32, String>) {
         Ok(pid) => serde_json::json!({"pid": pid}),
         Err(e) => serde_json::json!({"error": e}),
     };
-    let _ = nix::unistd::write(ready, msg.to_string().as_bytes());
+    // One line: the daemon reads up to the newline, not to EOF (the container's init holds a
+    // copy of this pipe until it execs).
+    let _ = nix::unistd::write(ready, (msg.to_string() + "\n").as_bytes());
 }
 
 fn report_and_exit(ready: &OwnedFd, r: Result<i32, String>) -> ! {
@@ -97,7 +103,27 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))
 }
 
-fn start_container(cfg: &ShimConfig) -> Result<(i32, Io), String> {
+/// Before the start: wait (10 s at most) for the attach clients the daemon announced.
+fn accept_early_attaches(
+    cfg: &ShimConfig,
+    listener: &UnixListener,
+    io: &Io,
+) -> (Vec<Attached>, Vec<UnixStream>) {
+    let mut clients = Vec::new();
+    let mut waiters = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while (clients.len() as u32) < cfg.wait_attach && std::time::Instant::now() < deadline {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0) > 0 {
+            if let Ok((conn, _)) = listener.accept() {
+                handle(cfg, 0, None, conn, io, &mut clients, &mut waiters);
+            }
+        }
+    }
+    (clients, waiters)
+}
+
+fn create_container(cfg: &ShimConfig) -> Result<(i32, Io), String> {
     let mut opts = CreateOpts {
         root: cfg.runtime_root.clone(),
         id: cfg.id.clone(),
@@ -140,10 +166,6 @@ fn start_container(cfg: &ShimConfig) -> Result<(i32, Io), String> {
         io.stdin = Some(dup);
         io.master = Some(master);
     }
-    if let Err(e) = container::start(&cfg.runtime_root, &cfg.id) {
-        let _ = container::delete(&cfg.runtime_root, &cfg.id, true);
-        return Err(e.to_string());
-    }
     Ok((record.pid, io))
 }
 
@@ -151,7 +173,9 @@ fn bind(cfg: &ShimConfig) -> Result<UnixListener, String> {
     let path = cfg.dir.join(SOCKET);
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(cfg.dir.join(EXIT_FILE));
-    UnixListener::bind(&path).map_err(|e| format!("bind {}: {e}", path.display()))
+    let (_dir, short) = super::short_path(&cfg.dir, SOCKET)
+        .map_err(|e| format!("open {}: {e}", cfg.dir.display()))?;
+    UnixListener::bind(&short).map_err(|e| format!("bind {}: {e}", path.display()))
 }
 
 fn write_frame(a: &mut Attached, tty: bool, stream: u8, data: &[u8]) -> bool {
@@ -178,14 +202,14 @@ fn serve(
     mut io: Io,
     listener: &UnixListener,
     mut log: Option<&mut LogFile>,
+    mut clients: Vec<Attached>,
+    mut waiters: Vec<UnixStream>,
 ) -> i32 {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     let _ = mask.thread_block();
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .expect("signalfd");
-    let mut clients: Vec<Attached> = Vec::new();
-    let mut waiters: Vec<UnixStream> = Vec::new();
     let mut status: Status = reap(pid);
     while status.is_none() || !io.outputs.is_empty() {
         let mut fds = vec![

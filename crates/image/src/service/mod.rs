@@ -5,6 +5,7 @@
 //! `snapshots/` ([`Snapshotter`]), `gc.lock` (pulls hold it shared, GC exclusive, so GC never
 //! removes what a running pull is writing).
 
+mod archive;
 mod images;
 mod pull;
 mod push;

@@ -24,17 +24,36 @@ pub struct DaemonCli {
     /// Log format: text or json
     #[arg(long, default_value = "text")]
     log_format: String,
+    /// Parent cgroup of containers (relative: under the daemon's own cgroup)
+    #[arg(long, default_value = "tug")]
+    cgroup_parent: String,
 }
 
 struct System {
     roots: Roots,
+    engine: Arc<engine::engine::Engine>,
 }
 
 impl api::SystemBackend for System {
     fn info(&self) -> api::SystemInfo {
         let v2 = runtime::cgroups::host_mode() == runtime::cgroups::HostMode::V2;
+        let all = self.engine.store.list();
+        let count = |f: &dyn Fn(&engine::container::Container) -> bool| {
+            all.iter().filter(|c| f(c)).count() as u64
+        };
+        let images = self.engine.images.list().map(|l| {
+            l.iter()
+                .map(|i| i.record.config.to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as u64
+        });
         api::SystemInfo {
             id: String::new(),
+            containers: all.len() as u64,
+            containers_running: count(&|c| c.state.status == engine::container::Status::Running),
+            containers_paused: count(&|c| c.state.status == engine::container::Status::Paused),
+            containers_stopped: count(&|c| !c.state.running()),
+            images: images.unwrap_or(0),
             data_root: self.roots.data.display().to_string(),
             cgroup_version: if v2 { "2" } else { "1" }.into(),
             default_runtime: "tug".into(),
@@ -122,12 +141,18 @@ fn run(a: DaemonCli) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(async {
-        let backends = Arc::new(api::Backends {
-            system: Arc::new(System {
-                roots: roots.clone(),
-            }),
+    let result = rt.block_on(async {
+        let exe = std::env::current_exe().context("find the tug binary")?;
+        let parent = a.cgroup_parent.clone();
+        let engine = tokio::task::block_in_place(|| {
+            engine::engine::Engine::open(roots.clone(), exe, parent)
+        })
+        .map_err(|e| anyhow::anyhow!("open engine state: {e}"))?;
+        let system = Arc::new(System {
+            roots: roots.clone(),
+            engine: engine.clone(),
         });
+        let backends = Arc::new(api::Backends { system, engine });
         let mut tasks = Vec::new();
         for path in &sockets {
             let l = bind(path, &a.group)?;
@@ -149,5 +174,9 @@ fn run(a: DaemonCli) -> Result<()> {
             let _ = std::fs::remove_file(p);
         }
         Ok(())
-    })
+    });
+    // Requests still blocked (waits, followed logs) must not hold the exit: the containers
+    // and their shims carry on without the daemon.
+    rt.shutdown_background();
+    result
 }

@@ -23,6 +23,8 @@ pub struct ShimCli {
     tty: bool,
     #[arg(long)]
     stdin: bool,
+    #[arg(long, default_value_t = 0)]
+    wait_attach: u32,
 }
 
 /// Descriptor 3 is the ready pipe the daemon passed.
@@ -37,6 +39,7 @@ pub fn main(a: ShimCli) -> i32 {
         log_max_files: a.log_max_files,
         tty: a.tty,
         stdin: a.stdin,
+        wait_attach: a.wait_attach,
     };
     // SAFETY: the daemon hands the shim its ready pipe as descriptor 3 and nothing else owns it.
     let ready = unsafe { engine::shim::owned(3) };

@@ -1,0 +1,404 @@
+//! `/containers/*`: create, start, wait, attach, logs, stop, kill, restart, remove, list,
+//! inspect — Docker's shapes around the engine's operations.
+
+use crate::error::{ApiError, Kind};
+use crate::query::Query;
+use crate::server::{json, Body};
+use crate::stream;
+use bytes::Bytes;
+use engine::container::{Container, Status};
+use engine::engine::{Engine, EngineError, WaitCondition};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+pub fn from_engine(e: EngineError) -> ApiError {
+    use engine::engine::Kind as K;
+    let kind = match e.kind {
+        K::Invalid => Kind::Invalid,
+        K::NotFound => Kind::NotFound,
+        K::Conflict => Kind::Conflict,
+        K::Internal => Kind::Internal,
+    };
+    ApiError::new(kind, e.message)
+}
+
+/// Run a blocking engine call off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(Kind::Internal, e.to_string()))?
+        .map_err(from_engine)
+}
+
+fn empty(status: u16) -> Response<Body> {
+    crate::server::full(status, "text/plain", Bytes::new())
+}
+
+pub async fn read_json(req: Request<Incoming>) -> Result<serde_json::Value, ApiError> {
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ApiError::invalid(format!("read request body: {e}")))?
+        .to_bytes();
+    if body.is_empty() {
+        return Ok(serde_json::json!({}));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON in request body: {e}")))
+}
+
+pub async fn create(
+    e: Arc<Engine>,
+    q: Query,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body = read_json(req).await?;
+    let name = q.get("name").map(String::from);
+    let c = blocking(move || e.create(name.as_deref(), &body)).await?;
+    Ok(json(201, &serde_json::json!({"Id": c.id, "Warnings": []})))
+}
+
+pub async fn start(e: Arc<Engine>, id: String) -> Result<Response<Body>, ApiError> {
+    let running = {
+        let e = e.clone();
+        let id = id.clone();
+        blocking(move || Ok(e.store.get(&id)?.state.running())).await?
+    };
+    if running {
+        return Ok(empty(304));
+    }
+    blocking(move || e.start(&id)).await?;
+    Ok(empty(204))
+}
+
+pub async fn wait(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>, ApiError> {
+    let condition = match q.get("condition").unwrap_or("not-running") {
+        "not-running" | "" => WaitCondition::NotRunning,
+        "next-exit" => WaitCondition::NextExit,
+        "removed" => WaitCondition::Removed,
+        other => return Err(ApiError::invalid(format!("invalid condition: \"{other}\""))),
+    };
+    // Look the container up now, so a missing one is a 404 and the baseline is taken before
+    // the headers go out (clients start the container only once they have them).
+    let baseline = {
+        let e = e.clone();
+        let id = id.clone();
+        blocking(move || Ok(e.store.get(&id)?)).await?
+    };
+    let (tx, body) = stream::channel();
+    tokio::task::spawn_blocking(move || {
+        let code = e.wait_from(&baseline, condition);
+        let line = serde_json::json!({"StatusCode": code, "Error": null}).to_string() + "\n";
+        let _ = tx.blocking_send(Bytes::from(line));
+    });
+    Ok(Response::builder()
+        .status(200)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .expect("valid"))
+}
+
+pub async fn stop(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>, ApiError> {
+    let t = q.int("t").or_else(|| q.int("timeout"));
+    let stopped = blocking(move || e.stop(&id, t)).await?;
+    Ok(empty(if stopped { 204 } else { 304 }))
+}
+
+pub async fn restart(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>, ApiError> {
+    let t = q.int("t").or_else(|| q.int("timeout"));
+    blocking(move || {
+        e.stop(&id, t)?;
+        e.start(&id)
+    })
+    .await?;
+    Ok(empty(204))
+}
+
+pub async fn kill(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>, ApiError> {
+    let signal = q.get("signal").unwrap_or("SIGKILL").to_string();
+    blocking(move || e.kill(&id, &signal)).await?;
+    Ok(empty(204))
+}
+
+pub async fn remove(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>, ApiError> {
+    let force = q.flag("force");
+    blocking(move || e.remove(&id, force)).await?;
+    Ok(empty(204))
+}
+
+pub async fn inspect(e: Arc<Engine>, id: String) -> Result<Response<Body>, ApiError> {
+    let c = blocking(move || Ok(e.store.get(&id)?)).await?;
+    Ok(json(200, &inspect_json(&c)))
+}
+
+pub async fn list(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError> {
+    let all = q.flag("all");
+    let filters: serde_json::Value = q
+        .get("filters")
+        .and_then(|f| serde_json::from_str(f).ok())
+        .unwrap_or_default();
+    let list = blocking(move || Ok(e.store.list())).await?;
+    let out: Vec<serde_json::Value> = list
+        .iter()
+        .filter(|c| all || c.state.running())
+        .filter(|c| matches_filters(c, &filters))
+        .map(list_json)
+        .collect();
+    Ok(json(200, &out))
+}
+
+/// Values of one filter key, in both forms clients send (`["a"]` or `{"a": true}`).
+fn filter_values(filters: &serde_json::Value, key: &str) -> Vec<String> {
+    match &filters[key] {
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        serde_json::Value::Object(o) => o.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn matches_filters(c: &Container, filters: &serde_json::Value) -> bool {
+    let labels = &c.config["Labels"];
+    let label_ok = filter_values(filters, "label")
+        .iter()
+        .all(|l| match l.split_once('=') {
+            Some((k, v)) => labels[k].as_str() == Some(v),
+            None => !labels[l.as_str()].is_null(),
+        });
+    let any = |key: &str, f: &dyn Fn(&str) -> bool| {
+        let vals = filter_values(filters, key);
+        vals.is_empty() || vals.iter().any(|v| f(v))
+    };
+    label_ok
+        && any("name", &|v| {
+            c.name
+                .trim_start_matches('/')
+                .contains(v.trim_start_matches('/'))
+        })
+        && any("id", &|v| c.id.starts_with(v))
+        && any("status", &|v| v == c.state.status.as_str())
+        && any("ancestor", &|v| c.image_name == v || c.image.contains(v))
+}
+
+/// Seconds since the epoch of one of our RFC 3339 UTC stamps.
+pub fn epoch(ts: &str) -> i64 {
+    let p = |a: usize, b: usize| {
+        ts.get(a..b)
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let (y, m, d) = (p(0, 4), p(5, 7), p(8, 10));
+    let (hh, mm, ss) = (p(11, 13), p(14, 16), p(17, 19));
+    if y < 1970 {
+        return 0;
+    }
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + hh * 3600 + mm * 60 + ss
+}
+
+fn human(secs: i64) -> String {
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 172_800 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn status_text(c: &Container) -> String {
+    match c.state.status {
+        Status::Running => format!("Up {}", human(now() - epoch(&c.state.started_at))),
+        Status::Paused => format!("Up {} (Paused)", human(now() - epoch(&c.state.started_at))),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            c.state.exit_code,
+            human(now() - epoch(&c.state.finished_at))
+        ),
+        Status::Created => "Created".into(),
+        Status::Restarting => "Restarting".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn list_json(c: &Container) -> serde_json::Value {
+    serde_json::json!({
+        "Id": c.id, "Names": [c.name], "Image": c.image_name, "ImageID": c.image,
+        "Command": c.command(), "Created": epoch(&c.created), "Ports": [],
+        "Labels": c.config["Labels"].as_object().cloned().unwrap_or_default(),
+        "State": c.state.status.as_str(), "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.host_config["NetworkMode"].as_str().unwrap_or("default")},
+        "NetworkSettings": {"Networks": {}}, "Mounts": []
+    })
+}
+
+pub fn inspect_json(c: &Container) -> serde_json::Value {
+    serde_json::json!({
+        "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args,
+        "State": c.state.to_docker(), "Image": c.image, "ResolvConfPath": "", "HostnamePath": "",
+        "HostsPath": "", "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
+        "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
+        "AppArmorProfile": "", "ExecIDs": null, "HostConfig": c.host_config,
+        "GraphDriver": {"Data": null, "Name": "overlay2"}, "Mounts": [], "Config": c.config,
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}}
+    })
+}
+
+/// `POST /containers/{id}/attach`: the connection becomes the container's stdio.
+pub async fn attach(
+    e: Arc<Engine>,
+    id: String,
+    q: Query,
+    version: (u32, u32),
+    mut req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let c = {
+        let e = e.clone();
+        let id = id.clone();
+        blocking(move || Ok(e.store.get(&id)?)).await?
+    };
+    let (stdin, stdout, stderr) = (q.flag("stdin"), q.flag("stdout"), q.flag("stderr"));
+    if !c.state.running() {
+        e.expect_attach(&c.id);
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let tty = c.tty();
+    tokio::spawn(async move {
+        let Ok(up) = on_upgrade.await else { return };
+        pump(e, c.id, TokioIo::new(up), stdin, stdout, stderr).await;
+    });
+    Ok(Response::builder()
+        .status(101)
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "tcp")
+        .header("Content-Type", stream::content_type(version, tty))
+        .body(crate::server::full(200, "", Bytes::new()).into_body())
+        .expect("valid"))
+}
+
+async fn pump<IO>(e: Arc<Engine>, id: String, client: IO, stdin: bool, stdout: bool, stderr: bool)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    // Wait until the shim is there (the client usually attaches before `start`).
+    let ready = {
+        let e = e.clone();
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || {
+            e.wait_until(&id, Some(std::time::Duration::from_secs(60)), |c| {
+                c.is_none_or(|c| {
+                    c.state.status != Status::Created
+                        || c.state.pid != 0
+                        || !c.state.error.is_empty()
+                })
+            })
+        })
+        .await
+        .unwrap_or(false)
+    };
+    let started = e
+        .store
+        .get(&id)
+        .is_ok_and(|c| c.state.status != Status::Created);
+    if !ready || !started {
+        return;
+    }
+    let Ok(std_shim) = e.shim(&id).connect() else {
+        return;
+    };
+    if std_shim.set_nonblocking(true).is_err() {
+        return;
+    }
+    let Ok(shim) = tokio::net::UnixStream::from_std(std_shim) else {
+        return;
+    };
+    let (sr, mut sw) = shim.into_split();
+    let req =
+        serde_json::json!({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr})
+            .to_string()
+            + "\n";
+    if sw.write_all(req.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut sr = tokio::io::BufReader::new(sr);
+    let mut reply = String::new();
+    if sr.read_line(&mut reply).await.is_err() {
+        return;
+    }
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let to_shim = tokio::spawn(async move {
+        if stdin {
+            let _ = tokio::io::copy(&mut cr, &mut sw).await;
+        } else {
+            let mut sink = [0u8; 1024];
+            while matches!(cr.read(&mut sink).await, Ok(n) if n > 0) {}
+        }
+        let _ = sw.shutdown().await;
+    });
+    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+    let _ = cw.shutdown().await;
+    to_shim.abort();
+}
+
+/// `GET /containers/{id}/logs`.
+pub async fn logs(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>, ApiError> {
+    let (c, path) = {
+        let e = e.clone();
+        blocking(move || e.log_path(&id)).await?
+    };
+    let opts = crate::logs::LogOptions {
+        stdout: q.flag("stdout"),
+        stderr: q.flag("stderr"),
+        follow: q.flag("follow"),
+        timestamps: q.flag("timestamps"),
+        tail: q
+            .get("tail")
+            .filter(|t| *t != "all")
+            .and_then(|t| t.parse().ok()),
+        since: q.get("since").and_then(crate::logs::parse_time),
+        until: q.get("until").and_then(crate::logs::parse_time),
+        tty: c.tty(),
+    };
+    let (tx, body) = stream::channel();
+    let id = c.id.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::logs::stream(&path, &opts, &tx, || {
+            e.store.get(&id).map(|c| c.state.running()).unwrap_or(false)
+        })
+    });
+    Ok(Response::builder().status(200).body(body).expect("valid"))
+}
+
+/// Seconds since the epoch → RFC 3339 (UTC), as Docker prints times.
+pub fn epoch_secs_to_rfc3339(secs: i64) -> String {
+    let full = runtime::util::rfc3339(secs, 0);
+    full.split('.')
+        .next()
+        .map(|s| format!("{s}Z"))
+        .unwrap_or(full)
+}

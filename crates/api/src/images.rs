@@ -1,0 +1,321 @@
+//! `/images/*`: list, inspect, pull (`POST /images/create?fromImage=`) with Docker's JSON
+//! progress lines, tag, remove.
+
+use crate::containers::{blocking, epoch_secs_to_rfc3339};
+use crate::error::{ApiError, Kind};
+use crate::query::Query;
+use crate::server::{json, Body};
+use crate::stream;
+use bytes::Bytes;
+use engine::engine::{Engine, EngineError};
+use http_body_util::BodyExt;
+use hyper::Response;
+use image::{Progress, ProgressEvent};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::Sender;
+
+fn from_image(e: image::ServiceError) -> ApiError {
+    use image::ErrorKind as K;
+    let kind = match e.kind() {
+        K::Invalid | K::Unsupported => Kind::Invalid,
+        K::NotFound => Kind::NotFound,
+        K::Conflict => Kind::Conflict,
+        K::Unauthorized => Kind::Unauthorized,
+        K::Unavailable => Kind::Unavailable,
+        K::DataLoss | K::Internal => Kind::Internal,
+    };
+    ApiError::new(kind, e.to_string())
+}
+
+fn image_err(e: image::ServiceError) -> EngineError {
+    let a = from_image(e);
+    let kind = match a.kind() {
+        Kind::NotFound => engine::engine::Kind::NotFound,
+        Kind::Invalid => engine::engine::Kind::Invalid,
+        Kind::Conflict => engine::engine::Kind::Conflict,
+        _ => engine::engine::Kind::Internal,
+    };
+    EngineError::new(kind, a.message().to_string())
+}
+
+fn familiar(name: &str) -> String {
+    image::Reference::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string())
+}
+
+pub async fn list(e: Arc<Engine>) -> Result<Response<Body>, ApiError> {
+    let infos = blocking(move || e.images.list().map_err(image_err)).await?;
+    let mut by_id: BTreeMap<String, (Vec<String>, &image::ImageInfo)> = BTreeMap::new();
+    for i in &infos {
+        let entry = by_id
+            .entry(i.record.config.to_string())
+            .or_insert((Vec::new(), i));
+        if !i.record.name.is_empty() {
+            entry.0.push(familiar(&i.record.name));
+        }
+    }
+    let out: Vec<serde_json::Value> = by_id
+        .iter()
+        .map(|(id, (tags, i))| {
+            let created = i.config.created().as_deref().map(crate::containers::epoch).unwrap_or(i.record.created);
+            serde_json::json!({
+                "Id": id, "ParentId": "", "RepoTags": tags, "RepoDigests": [],
+                "Created": created, "Size": i.size, "SharedSize": -1, "VirtualSize": i.size,
+                "Labels": i.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default(),
+                "Containers": -1
+            })
+        })
+        .collect();
+    Ok(json(200, &out))
+}
+
+pub async fn inspect(e: Arc<Engine>, name: String) -> Result<Response<Body>, ApiError> {
+    let e2 = e.clone();
+    let n = name.clone();
+    let info = blocking(move || e2.images.inspect(&n).map_err(image_err))
+        .await
+        .map_err(|err| match err.kind() {
+            Kind::NotFound => ApiError::not_found(format!("No such image: {name}")),
+            _ => err,
+        })?;
+    let all = blocking(move || e.images.list().map_err(image_err)).await?;
+    let tags: Vec<String> = all
+        .iter()
+        .filter(|i| i.record.config == info.record.config)
+        .map(|i| familiar(&i.record.name))
+        .collect();
+    let cfg = serde_json::to_value(&info.config).unwrap_or_default();
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "Id": info.record.config.to_string(), "RepoTags": tags, "RepoDigests": [], "Parent": "",
+            "Comment": "", "Created": cfg["created"].as_str().map(String::from).unwrap_or_else(|| epoch_secs_to_rfc3339(info.record.created)),
+            "Container": "", "ContainerConfig": {}, "DockerVersion": "", "Author": cfg["author"].as_str().unwrap_or(""),
+            "Config": docker_config(&cfg["config"]), "Architecture": cfg["architecture"], "Os": cfg["os"],
+            "Size": info.size, "VirtualSize": info.size, "GraphDriver": {"Data": null, "Name": "overlay2"},
+            "RootFS": {"Type": "layers", "Layers": cfg["rootfs"]["diff_ids"]},
+            "Metadata": {"LastTagTime": epoch_secs_to_rfc3339(info.record.created)}
+        }),
+    ))
+}
+
+/// The OCI image config's `config` object uses Docker's field names already; add what the
+/// Docker CLI expects to find.
+fn docker_config(c: &serde_json::Value) -> serde_json::Value {
+    let mut v = c.clone();
+    if !v.is_object() {
+        v = serde_json::json!({});
+    }
+    for k in ["Env", "Cmd", "Entrypoint"] {
+        if v.get(k).is_none() {
+            v[k] = serde_json::Value::Null;
+        }
+    }
+    v
+}
+
+/// Progress of a pull, as Docker's newline-delimited JSON.
+struct JsonProgress {
+    tx: Sender<Bytes>,
+    done: Mutex<Option<(String, String)>>,
+}
+
+impl JsonProgress {
+    fn send(&self, v: serde_json::Value) {
+        let _ = self.tx.try_send(Bytes::from(v.to_string() + "\r\n"));
+    }
+}
+
+fn bar(current: u64, total: u64) -> String {
+    let width = 50;
+    let filled = if total > 0 {
+        (current * width / total.max(1)).min(width) as usize
+    } else {
+        0
+    };
+    let mb = |b: u64| format!("{:.1}MB", b as f64 / 1e6);
+    format!(
+        "[{}>{}] {}/{}",
+        "=".repeat(filled.saturating_sub(1)),
+        " ".repeat(width as usize - filled),
+        mb(current),
+        mb(total)
+    )
+}
+
+impl Progress for JsonProgress {
+    fn event(&self, ev: ProgressEvent) {
+        match ev {
+            ProgressEvent::Resolved { .. } => {}
+            ProgressEvent::LayerWaiting { layer } => self.send(serde_json::json!({"status": "Pulling fs layer", "progressDetail": {}, "id": layer.short()})),
+            ProgressEvent::LayerExists { layer } => self.send(serde_json::json!({"status": "Already exists", "progressDetail": {}, "id": layer.short()})),
+            ProgressEvent::LayerProgress { layer, current, total } => self.send(serde_json::json!({
+                "status": "Downloading", "progressDetail": {"current": current, "total": total},
+                "progress": bar(current, total), "id": layer.short()})),
+            ProgressEvent::LayerResumed { layer, offset } => self.send(serde_json::json!({"status": format!("Resuming at {offset}"), "progressDetail": {}, "id": layer.short()})),
+            ProgressEvent::LayerDone { layer } => self.send(serde_json::json!({"status": "Pull complete", "progressDetail": {}, "id": layer.short()})),
+            ProgressEvent::LayerMounted { layer, from } => self.send(serde_json::json!({"status": format!("Mounted from {from}"), "progressDetail": {}, "id": layer.short()})),
+            ProgressEvent::Done { reference, digest } => {
+                *self.done.lock().unwrap_or_else(|p| p.into_inner()) = Some((reference, digest.to_string()));
+            }
+        }
+    }
+}
+
+/// `POST /images/create?fromSrc=-&repo=…&tag=…&changes=…`: a rootfs tar in the body → image.
+pub async fn import(
+    e: Arc<Engine>,
+    q: Query,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    use tokio::io::AsyncWriteExt;
+    if q.get("fromSrc") != Some("-") {
+        return Err(ApiError::invalid(
+            "importing from a URL is not supported: send the archive in the body (fromSrc=-)",
+        ));
+    }
+    let repo = q.get("repo").filter(|r| !r.is_empty());
+    let reference = match (repo, q.get("tag").filter(|t| !t.is_empty())) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r.to_string()),
+        _ => None,
+    };
+    let changes: Vec<String> = q.all("changes");
+    let message = q.get("message").map(String::from);
+    let tmp = tempfile_in(&e.roots.data)?;
+    let mut file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|err| ApiError::new(Kind::Internal, format!("import: {err}")))?;
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| ApiError::invalid(format!("import: read body: {err}")))?;
+        if let Some(data) = frame.data_ref() {
+            file.write_all(data)
+                .await
+                .map_err(|err| ApiError::new(Kind::Internal, format!("import: {err}")))?;
+        }
+    }
+    drop(file);
+    let t2 = tmp.clone();
+    let rec = blocking(move || {
+        let r = std::fs::File::open(&t2)
+            .map_err(|err| EngineError::new(engine::engine::Kind::Internal, err.to_string()));
+        let out = r.and_then(|f| {
+            e.images
+                .import_rootfs(f, reference.as_deref(), &changes, message.as_deref())
+                .map_err(image_err)
+        });
+        let _ = std::fs::remove_file(&t2);
+        out
+    })
+    .await;
+    let _ = std::fs::remove_file(&tmp);
+    let rec = rec?;
+    Ok(json(
+        200,
+        &serde_json::json!({"status": rec.config.to_string()}),
+    ))
+}
+
+fn tempfile_in(root: &std::path::Path) -> Result<std::path::PathBuf, ApiError> {
+    let dir = root.join("tmp");
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| ApiError::new(Kind::Internal, format!("import: {err}")))?;
+    Ok(dir.join(format!("import-{}", engine::container::names::new_id())))
+}
+
+/// `POST /images/create?fromImage=…&tag=…`: pull, streaming progress.
+pub async fn pull(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError> {
+    let Some(from) = q.get("fromImage").filter(|f| !f.is_empty()) else {
+        return Err(ApiError::invalid("fromImage or fromSrc is required"));
+    };
+    let tag = q.get("tag").filter(|t| !t.is_empty());
+    let reference = match tag {
+        Some(t) if t.starts_with("sha256:") => format!("{from}@{t}"),
+        Some(t) => format!("{from}:{t}"),
+        None if from.contains('@') || from.rsplit('/').next().is_some_and(|l| l.contains(':')) => {
+            from.to_string()
+        }
+        None => format!("{from}:latest"),
+    };
+    let platform = q
+        .get("platform")
+        .filter(|p| !p.is_empty())
+        .map(|p| image::manifest::Platform::parse(p))
+        .transpose()
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let (tx, body) = stream::channel();
+    tokio::spawn(async move {
+        let shown = familiar(&reference);
+        let progress = Arc::new(JsonProgress {
+            tx: tx.clone(),
+            done: Mutex::new(None),
+        });
+        let tag_shown = shown.rsplit(':').next().unwrap_or("latest").to_string();
+        progress.send(serde_json::json!({"status": format!("Pulling from {}", shown.rsplit_once(':').map_or(shown.as_str(), |(r, _)| r)), "id": tag_shown}));
+        let opts = image::PullOptions {
+            platform,
+            max_concurrent: 3,
+        };
+        match e.images.pull(&reference, &opts, progress.clone()).await {
+            Ok(rec) => {
+                progress.send(serde_json::json!({"status": format!("Digest: {}", rec.target)}));
+                progress.send(serde_json::json!({"status": format!("Status: Downloaded newer image for {shown}")}));
+            }
+            Err(err) => {
+                let msg = err.to_string();
+                progress.send(serde_json::json!({"errorDetail": {"message": msg}, "error": msg}));
+            }
+        }
+    });
+    Ok(Response::builder()
+        .status(200)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .expect("valid"))
+}
+
+pub async fn tag(e: Arc<Engine>, name: String, q: Query) -> Result<Response<Body>, ApiError> {
+    let repo = q.get("repo").unwrap_or_default().to_string();
+    let target = match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo,
+    };
+    blocking(move || e.images.tag(&name, &target).map_err(image_err)).await?;
+    Ok(crate::server::full(201, "text/plain", Bytes::new()))
+}
+
+pub async fn remove(e: Arc<Engine>, name: String, q: Query) -> Result<Response<Body>, ApiError> {
+    let force = q.flag("force");
+    let e2 = e.clone();
+    let n = name.clone();
+    let info = blocking(move || e2.images.inspect(&n).map_err(image_err))
+        .await
+        .map_err(|err| match err.kind() {
+            Kind::NotFound => ApiError::not_found(format!("No such image: {name}")),
+            _ => err,
+        })?;
+    let id = info.record.config.to_string();
+    let users: Vec<String> = e
+        .store
+        .list()
+        .into_iter()
+        .filter(|c| c.image == id)
+        .map(|c| c.id[..12].to_string())
+        .collect();
+    if !users.is_empty() && !force {
+        return Err(ApiError::new(Kind::Conflict, format!(
+            "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+            users[0], &info.record.config.hex()[..12]
+        )));
+    }
+    let removed = blocking(move || e.images.remove(&name, force).map_err(image_err)).await?;
+    let mut out: Vec<serde_json::Value> = removed
+        .iter()
+        .map(|r| serde_json::json!({"Untagged": familiar(&r.name)}))
+        .collect();
+    out.push(serde_json::json!({"Deleted": id}));
+    Ok(json(200, &out))
+}

@@ -1,0 +1,177 @@
+//! Container records on disk: `<data-root>/containers/<id>/config.v2.json`, each written
+//! atomically (temp file, fsync, rename) so a crash leaves the old record or the new one.
+
+use super::record::Container;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameInUse { name: String, id: String },
+    #[error("multiple IDs found with provided prefix: {0}")]
+    Ambiguous(String),
+    #[error("{what} {path}: {err}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
+    #[error("container record {path}: {err}")]
+    Corrupt {
+        path: PathBuf,
+        err: serde_json::Error,
+    },
+}
+
+const RECORD: &str = "config.v2.json";
+
+/// All containers, in memory and on disk.
+#[derive(Clone)]
+pub struct Store {
+    dir: PathBuf,
+    all: Arc<Mutex<BTreeMap<String, Container>>>,
+}
+
+impl Store {
+    /// Load every record under `<data-root>/containers`; unreadable ones are reported.
+    pub fn open(data_root: &Path) -> Result<(Store, Vec<StoreError>), StoreError> {
+        let dir = data_root.join("containers");
+        std::fs::create_dir_all(&dir).map_err(|err| StoreError::Io {
+            what: "create",
+            path: dir.clone(),
+            err,
+        })?;
+        let mut all = BTreeMap::new();
+        let mut bad = Vec::new();
+        let entries = std::fs::read_dir(&dir).map_err(|err| StoreError::Io {
+            what: "read",
+            path: dir.clone(),
+            err,
+        })?;
+        for e in entries.flatten() {
+            let path = e.path().join(RECORD);
+            match std::fs::read(&path) {
+                Ok(data) => match serde_json::from_slice::<Container>(&data) {
+                    Ok(c) => {
+                        all.insert(c.id.clone(), c);
+                    }
+                    Err(err) => bad.push(StoreError::Corrupt { path, err }),
+                },
+                // A directory without a record is a create that crashed before it was acknowledged.
+                Err(_) => {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok((
+            Store {
+                dir,
+                all: Arc::new(Mutex::new(all)),
+            },
+            bad,
+        ))
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Container>> {
+        self.all.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Write a record (new or changed) to disk, then to memory.
+    pub fn save(&self, c: &Container) -> Result<(), StoreError> {
+        let dir = self.container_dir(&c.id);
+        std::fs::create_dir_all(&dir).map_err(|err| StoreError::Io {
+            what: "create",
+            path: dir.clone(),
+            err,
+        })?;
+        let data = serde_json::to_vec(c).expect("records serialize");
+        let path = dir.join(RECORD);
+        runtime::util::write_atomic(&path, &data).map_err(|e| StoreError::Io {
+            what: "write",
+            path: path.clone(),
+            err: std::io::Error::other(e.to_string()),
+        })?;
+        self.lock().insert(c.id.clone(), c.clone());
+        Ok(())
+    }
+
+    /// Add a new container, refusing a name in use (checked and inserted under one lock).
+    pub fn add(&self, c: &Container) -> Result<(), StoreError> {
+        {
+            let all = self.lock();
+            if let Some(other) = all.values().find(|o| o.name == c.name) {
+                return Err(StoreError::NameInUse {
+                    name: c.name.trim_start_matches('/').into(),
+                    id: other.id.clone(),
+                });
+            }
+        }
+        self.save(c)
+    }
+
+    pub fn remove(&self, id: &str) -> Result<(), StoreError> {
+        self.lock().remove(id);
+        let dir = self.container_dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(StoreError::Io {
+                what: "remove",
+                path: dir,
+                err,
+            }),
+        }
+    }
+
+    /// Find by full id, name (with or without '/'), or unique id prefix — Docker's order.
+    pub fn get(&self, key: &str) -> Result<Container, StoreError> {
+        let all = self.lock();
+        if let Some(c) = all.get(key) {
+            return Ok(c.clone());
+        }
+        let name = format!("/{}", key.trim_start_matches('/'));
+        if let Some(c) = all.values().find(|c| c.name == name) {
+            return Ok(c.clone());
+        }
+        let hits: Vec<&Container> = all
+            .values()
+            .filter(|c| !key.is_empty() && c.id.starts_with(key))
+            .collect();
+        match hits.len() {
+            1 => Ok(hits[0].clone()),
+            0 => Err(StoreError::NotFound(key.to_string())),
+            _ => Err(StoreError::Ambiguous(key.to_string())),
+        }
+    }
+
+    pub fn list(&self) -> Vec<Container> {
+        let mut v: Vec<Container> = self.lock().values().cloned().collect();
+        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v
+    }
+
+    pub fn name_taken(&self, name: &str) -> bool {
+        let n = format!("/{}", name.trim_start_matches('/'));
+        self.lock().values().any(|c| c.name == n)
+    }
+
+    /// Change a record in place and persist it.
+    pub fn update(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Container),
+    ) -> Result<Container, StoreError> {
+        let mut c = self.get(id)?;
+        f(&mut c);
+        self.save(&c)?;
+        Ok(c)
+    }
+}
