@@ -1,5 +1,5 @@
 //! `/images/*`: list, inspect, pull (`POST /images/create?fromImage=`) with Docker's JSON
-//! progress lines, tag, remove.
+//! progress lines, tag, remove, push, save (`get`), load and history.
 
 use crate::containers::{blocking, epoch_secs_to_rfc3339};
 use crate::error::{ApiError, Kind};
@@ -52,16 +52,28 @@ pub async fn list(e: Arc<Engine>) -> Result<Response<Body>, ApiError> {
         let entry = by_id
             .entry(i.record.config.to_string())
             .or_insert((Vec::new(), i));
-        if !i.record.name.is_empty() {
+        if !i.record.name.is_empty() && !i.record.is_untagged() {
             entry.0.push(familiar(&i.record.name));
+        }
+    }
+    for (tags, _) in by_id.values_mut() {
+        if tags.is_empty() {
+            tags.push("<none>:<none>".to_string());
         }
     }
     let out: Vec<serde_json::Value> = by_id
         .iter()
         .map(|(id, (tags, i))| {
             let created = i.config.created().as_deref().map(crate::containers::epoch).unwrap_or(i.record.created);
+            // Docker's shape for a dangling image; the CLI shows it as `<none> <none>` only
+            // with both placeholders.
+            let digests: &[&str] = if tags.len() == 1 && tags[0] == "<none>:<none>" {
+                &["<none>@<none>"]
+            } else {
+                &[]
+            };
             serde_json::json!({
-                "Id": id, "ParentId": "", "RepoTags": tags, "RepoDigests": [],
+                "Id": id, "ParentId": "", "RepoTags": tags, "RepoDigests": digests,
                 "Created": created, "Size": i.size, "SharedSize": -1, "VirtualSize": i.size,
                 "Labels": i.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default(),
                 "Containers": -1
@@ -83,7 +95,7 @@ pub async fn inspect(e: Arc<Engine>, name: String) -> Result<Response<Body>, Api
     let all = blocking(move || e.images.list().map_err(image_err)).await?;
     let tags: Vec<String> = all
         .iter()
-        .filter(|i| i.record.config == info.record.config)
+        .filter(|i| i.record.config == info.record.config && !i.record.is_untagged())
         .map(|i| familiar(&i.record.name))
         .collect();
     let cfg = serde_json::to_value(&info.config).unwrap_or_default();
@@ -314,8 +326,314 @@ pub async fn remove(e: Arc<Engine>, name: String, q: Query) -> Result<Response<B
     let removed = blocking(move || e.images.remove(&name, force).map_err(image_err)).await?;
     let mut out: Vec<serde_json::Value> = removed
         .iter()
+        .filter(|r| !r.is_untagged())
         .map(|r| serde_json::json!({"Untagged": familiar(&r.name)}))
         .collect();
     out.push(serde_json::json!({"Deleted": id}));
     Ok(json(200, &out))
+}
+
+/// Progress of a push, as Docker's newline-delimited JSON: only layers are shown (not the
+/// config blob), each by its short digest.
+struct PushProgress {
+    out: JsonProgress,
+    layers: Vec<image::Digest>,
+}
+
+impl Progress for PushProgress {
+    fn event(&self, ev: ProgressEvent) {
+        let shown = |l: &image::Digest| self.layers.contains(l);
+        match ev {
+            ProgressEvent::LayerExists { layer } if shown(&layer) => self.out.send(serde_json::json!({"status": "Layer already exists", "progressDetail": {}, "id": layer.short()})),
+            ProgressEvent::LayerProgress { layer, current, total } if shown(&layer) => self.out.send(serde_json::json!({
+                "status": "Pushing", "progressDetail": {"current": current, "total": total},
+                "progress": bar(current, total), "id": layer.short()})),
+            ProgressEvent::LayerDone { layer } if shown(&layer) => self.out.send(serde_json::json!({"status": "Pushed", "progressDetail": {}, "id": layer.short()})),
+            ProgressEvent::LayerMounted { layer, from } if shown(&layer) => self.out.send(serde_json::json!({"status": format!("Mounted from {from}"), "progressDetail": {}, "id": layer.short()})),
+            _ => {}
+        }
+    }
+}
+
+/// `POST /images/{name}/push?tag=…`: push to the image's registry, streaming progress.
+///
+/// `X-Registry-Auth` is accepted but not forwarded: the image service takes credentials from
+/// the daemon's credential store only, so a push is otherwise anonymous.
+pub async fn push(e: Arc<Engine>, name: String, q: Query) -> Result<Response<Body>, ApiError> {
+    let reference = match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{name}:{t}"),
+        None => name.clone(),
+    };
+    let r =
+        image::Reference::parse(&reference).map_err(|err| ApiError::invalid(err.to_string()))?;
+    let e2 = e.clone();
+    let full = r.to_string();
+    let info = blocking(move || e2.images.inspect(&full).map_err(image_err))
+        .await
+        .map_err(|err| match err.kind() {
+            Kind::NotFound => ApiError::not_found(format!(
+                "An image does not exist locally with the tag: {}",
+                r.familiar_name()
+            )),
+            _ => err,
+        })?;
+    if info.record.is_untagged() || info.record.name != r.to_string() {
+        return Err(ApiError::not_found(format!(
+            "An image does not exist locally with the tag: {}",
+            r.familiar_name()
+        )));
+    }
+    let layers: Vec<image::Digest> = info
+        .manifest
+        .layers()
+        .iter()
+        .filter_map(|l| image::manifest::digest_of(l).ok())
+        .collect();
+    let (tx, body) = stream::channel();
+    tokio::spawn(async move {
+        let progress = Arc::new(PushProgress {
+            out: JsonProgress {
+                tx: tx.clone(),
+                done: Mutex::new(None),
+            },
+            layers: layers.clone(),
+        });
+        progress.out.send(
+            serde_json::json!({"status": format!("The push refers to repository [{}]", r.name())}),
+        );
+        for l in &layers {
+            progress.out.send(
+                serde_json::json!({"status": "Preparing", "progressDetail": {}, "id": l.short()}),
+            );
+        }
+        let opts = image::PushOptions::default();
+        match e.images.push(&r.to_string(), &opts, progress.clone()).await {
+            Ok(digest) => {
+                let size = e.images.content().size(&digest).unwrap_or(0);
+                let tag = r.tag().unwrap_or("latest").to_string();
+                progress.out.send(
+                    serde_json::json!({"status": format!("{tag}: digest: {digest} size: {size}")}),
+                );
+                progress.out.send(serde_json::json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest.to_string(), "Size": size}}));
+            }
+            Err(err) => {
+                let msg = err.to_string();
+                progress
+                    .out
+                    .send(serde_json::json!({"errorDetail": {"message": msg}, "error": msg}));
+            }
+        }
+    });
+    Ok(Response::builder()
+        .status(200)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .expect("valid"))
+}
+
+/// A `Write` into a streamed body, from a blocking thread: buffers, then `blocking_send`s
+/// chunks. The first chunk (or the end) answers `started`, so an error before any output can
+/// still become an HTTP error status.
+struct ChannelWriter {
+    tx: Sender<Bytes>,
+    buf: Vec<u8>,
+    started: Option<tokio::sync::oneshot::Sender<Result<(), ApiError>>>,
+}
+
+const CHUNK: usize = 256 << 10;
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(s) = self.started.take() {
+            let _ = s.send(Ok(()));
+        }
+        let data = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(data)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// `GET /images/get?names=…` and `GET /images/{name}/get`: `docker save`, a streamed tar.
+pub async fn save(e: Arc<Engine>, names: Vec<String>) -> Result<Response<Body>, ApiError> {
+    let names: Vec<String> = names.into_iter().filter(|n| !n.is_empty()).collect();
+    if names.is_empty() {
+        return Err(ApiError::invalid("no images to save"));
+    }
+    let (tx, body) = stream::channel();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+            started: Some(started_tx),
+        };
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let res = e
+            .images
+            .save(&refs, &mut w, image::archive::SaveFormat::Docker)
+            .map_err(|err| match err.kind() {
+                image::ErrorKind::NotFound => {
+                    ApiError::not_found(format!("No such image: {}", err.subject))
+                }
+                _ => from_image(err),
+            });
+        let res = res.and_then(|()| {
+            std::io::Write::flush(&mut w)
+                .map_err(|err| ApiError::new(Kind::Internal, format!("save: {err}")))
+        });
+        if let Some(s) = w.started.take() {
+            let _ = s.send(res);
+        }
+        // An error after the first chunk: the tar is cut short and the client sees it fail.
+    });
+    match started.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => return Err(err),
+        Err(_) => return Err(ApiError::new(Kind::Internal, "save: task failed")),
+    }
+    Ok(Response::builder()
+        .status(200)
+        .header("Content-Type", "application/x-tar")
+        .body(body)
+        .expect("valid"))
+}
+
+/// `POST /images/load`: a docker-archive or OCI layout tar in the body → images, reported as
+/// `{"stream":"Loaded image: …\n"}` lines.
+pub async fn load(
+    e: Arc<Engine>,
+    _q: Query,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    use tokio::io::AsyncWriteExt;
+    let tmp = tempfile_in(&e.roots.data)?;
+    let res = async {
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|err| ApiError::new(Kind::Internal, format!("load: {err}")))?;
+        let mut body = req.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|err| ApiError::invalid(format!("load: read body: {err}")))?;
+            if let Some(data) = frame.data_ref() {
+                file.write_all(data)
+                    .await
+                    .map_err(|err| ApiError::new(Kind::Internal, format!("load: {err}")))?;
+            }
+        }
+        file.flush()
+            .await
+            .map_err(|err| ApiError::new(Kind::Internal, format!("load: {err}")))?;
+        drop(file);
+        let t2 = tmp.clone();
+        tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&t2)
+                .map_err(|err| ApiError::new(Kind::Internal, format!("load: {err}")))?;
+            e.images.load(std::io::BufReader::new(f)).map_err(|err| {
+                // A random file's bytes can end up in a tar parser's message: keep it readable.
+                let a = from_image(err);
+                let msg: String = a
+                    .message()
+                    .chars()
+                    .map(|c| {
+                        if c.is_control() || c == '\u{fffd}' {
+                            '?'
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                ApiError::new(a.kind(), msg)
+            })
+        })
+        .await
+        .map_err(|err| ApiError::new(Kind::Internal, err.to_string()))?
+    }
+    .await;
+    let _ = tokio::fs::remove_file(&tmp).await;
+    let loaded = res?;
+    let mut out = String::new();
+    for l in loaded {
+        let line = if l.starts_with("sha256:") {
+            format!("Loaded image ID: {l}\n")
+        } else {
+            format!("Loaded image: {l}\n")
+        };
+        out.push_str(&serde_json::json!({ "stream": line }).to_string());
+        out.push('\n');
+    }
+    Ok(crate::server::full(
+        200,
+        "application/json",
+        Bytes::from(out),
+    ))
+}
+
+/// `GET /images/{name}/history`.
+pub async fn history(e: Arc<Engine>, name: String) -> Result<Response<Body>, ApiError> {
+    let n = name.clone();
+    let h = tokio::task::spawn_blocking(move || e.images.history(&n))
+        .await
+        .map_err(|err| ApiError::new(Kind::Internal, err.to_string()))?
+        .map_err(|err| match err.kind() {
+            image::ErrorKind::NotFound => ApiError::not_found(format!("No such image: {name}")),
+            _ => from_image(err),
+        })?;
+    let out: Vec<serde_json::Value> = h
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "Id": s.id, "Created": s.created, "CreatedBy": s.created_by,
+                "Tags": s.tags, "Size": s.size, "Comment": s.comment,
+            })
+        })
+        .collect();
+    Ok(json(200, &out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn channel_writer_buffers_and_reports_start() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let (s, mut started) = tokio::sync::oneshot::channel();
+        let mut w = ChannelWriter {
+            tx,
+            buf: Vec::new(),
+            started: Some(s),
+        };
+        w.write_all(b"small").unwrap();
+        assert!(rx.try_recv().is_err());
+        assert!(started.try_recv().is_err());
+        w.write_all(&vec![7u8; CHUNK]).unwrap();
+        assert_eq!(rx.try_recv().unwrap().len(), CHUNK + 5);
+        assert!(started.try_recv().unwrap().is_ok());
+        w.write_all(b"tail").unwrap();
+        w.flush().unwrap();
+        assert_eq!(&rx.try_recv().unwrap()[..], b"tail");
+        drop(rx);
+        w.write_all(b"x").unwrap();
+        assert!(w.flush().is_err());
+    }
 }

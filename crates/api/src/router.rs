@@ -53,6 +53,21 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
         {
             Some(images::tag(e, rest[1..].join("/"), q).await)
         }
+        (&Method::POST, [rest @ .., "push"])
+            if rest.first() == Some(&"images") && rest.len() > 1 =>
+        {
+            Some(images::push(e, rest[1..].join("/"), q).await)
+        }
+        (&Method::GET, ["images", "get"]) => Some(images::save(e, q.all("names")).await),
+        (&Method::GET, [rest @ .., "get"]) if rest.first() == Some(&"images") && rest.len() > 1 => {
+            Some(images::save(e, vec![rest[1..].join("/")]).await)
+        }
+        (&Method::POST, ["images", "load"]) => Some(images::load(e, q, req).await),
+        (&Method::GET, [rest @ .., "history"])
+            if rest.first() == Some(&"images") && rest.len() > 1 =>
+        {
+            Some(images::history(e, rest[1..].join("/")).await)
+        }
         (&Method::DELETE, ["images", rest @ ..]) if !rest.is_empty() => {
             Some(images::remove(e, rest.join("/"), q).await)
         }

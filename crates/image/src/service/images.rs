@@ -94,9 +94,7 @@ impl ImageService {
             created: super::now(),
             ..rec
         };
-        self.inner
-            .meta
-            .put(new)
+        self.put_records(vec![new])
             .map_err(|e| ServiceError::new("tag", target, e))
     }
 
