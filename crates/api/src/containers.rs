@@ -134,8 +134,17 @@ pub async fn remove(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Bod
 }
 
 pub async fn inspect(e: Arc<Engine>, id: String) -> Result<Response<Body>, ApiError> {
-    let c = blocking(move || Ok(e.store.get(&id)?)).await?;
-    Ok(json(200, &inspect_json(&c)))
+    let (c, execs) = blocking(move || {
+        let c = e.store.get(&id)?;
+        let execs = e.exec_ids(&c.id);
+        Ok((c, execs))
+    })
+    .await?;
+    let mut v = inspect_json(&c);
+    if !execs.is_empty() {
+        v["ExecIDs"] = serde_json::json!(execs);
+    }
+    Ok(json(200, &v))
 }
 
 pub async fn list(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError> {

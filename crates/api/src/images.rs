@@ -266,7 +266,15 @@ pub async fn pull(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError> 
             done: Mutex::new(None),
         });
         let tag_shown = shown.rsplit(':').next().unwrap_or("latest").to_string();
-        progress.send(serde_json::json!({"status": format!("Pulling from {}", shown.rsplit_once(':').map_or(shown.as_str(), |(r, _)| r)), "id": tag_shown}));
+        let path = image::Reference::parse(&reference)
+            .map(|r| r.path().to_string())
+            .unwrap_or_default();
+        let path = path
+            .strip_prefix("library/")
+            .map(String::from)
+            .unwrap_or(path);
+        progress
+            .send(serde_json::json!({"status": format!("Pulling from {path}"), "id": tag_shown}));
         let opts = image::PullOptions {
             platform,
             max_concurrent: 3,
@@ -295,7 +303,13 @@ pub async fn tag(e: Arc<Engine>, name: String, q: Query) -> Result<Response<Body
         Some(t) => format!("{repo}:{t}"),
         None => repo,
     };
-    blocking(move || e.images.tag(&name, &target).map_err(image_err)).await?;
+    let n = name.clone();
+    blocking(move || e.images.tag(&n, &target).map_err(image_err))
+        .await
+        .map_err(|err| match err.kind() {
+            Kind::NotFound => ApiError::not_found(format!("No such image: {name}")),
+            _ => err,
+        })?;
     Ok(crate::server::full(201, "text/plain", Bytes::new()))
 }
 
@@ -323,13 +337,18 @@ pub async fn remove(e: Arc<Engine>, name: String, q: Query) -> Result<Response<B
             users[0], &info.record.config.hex()[..12]
         )));
     }
+    let e2 = e.clone();
     let removed = blocking(move || e.images.remove(&name, force).map_err(image_err)).await?;
     let mut out: Vec<serde_json::Value> = removed
         .iter()
         .filter(|r| !r.is_untagged())
         .map(|r| serde_json::json!({"Untagged": familiar(&r.name)}))
         .collect();
-    out.push(serde_json::json!({"Deleted": id}));
+    // Deleted only once no name is left for the image (as Docker reports it).
+    let left = blocking(move || e2.images.list().map_err(image_err)).await?;
+    if !left.iter().any(|i| i.record.config.to_string() == id) {
+        out.push(serde_json::json!({"Deleted": id}));
+    }
     Ok(json(200, &out))
 }
 

@@ -7,6 +7,7 @@ mod containers;
 mod error;
 mod images;
 mod logs;
+mod ops;
 mod query;
 mod router;
 mod server;

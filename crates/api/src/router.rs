@@ -3,7 +3,7 @@
 use crate::error::{ApiError, Kind};
 use crate::query::Query;
 use crate::server::{error, Backends, Body};
-use crate::{containers as c, images, system, version};
+use crate::{containers as c, images, ops, system, version};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use std::convert::Infallible;
@@ -37,6 +37,25 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
             Some(c::restart(e, id.to_string(), q).await)
         }
         (&Method::POST, ["containers", id, "kill"]) => Some(c::kill(e, id.to_string(), q).await),
+        (&Method::POST, ["containers", id, "pause"]) => Some(ops::pause(e, id.to_string()).await),
+        (&Method::POST, ["containers", id, "unpause"]) => {
+            Some(ops::unpause(e, id.to_string()).await)
+        }
+        (&Method::POST, ["containers", id, "rename"]) => {
+            Some(ops::rename(e, id.to_string(), q).await)
+        }
+        (&Method::GET, ["containers", id, "top"]) => Some(ops::top(e, id.to_string(), q).await),
+        (&Method::GET, ["containers", id, "stats"]) => Some(ops::stats(e, id.to_string(), q).await),
+        (&Method::POST, ["containers", id, "exec"]) => {
+            Some(ops::exec_create(e, id.to_string(), req).await)
+        }
+        (&Method::POST, ["exec", id, "start"]) => {
+            Some(ops::exec_start(e, id.to_string(), ver, req).await)
+        }
+        (&Method::POST, ["exec", id, "resize"]) => {
+            Some(ops::exec_resize(e, id.to_string(), q).await)
+        }
+        (&Method::GET, ["exec", id, "json"]) => Some(ops::exec_inspect(e, id.to_string()).await),
         (&Method::DELETE, ["containers", id]) => Some(c::remove(e, id.to_string(), q).await),
         (&Method::GET, ["images", "json"]) => Some(images::list(e).await),
         (&Method::POST, ["images", "create"]) if q.get("fromSrc").is_some() => {

@@ -75,13 +75,15 @@ pub struct Engine {
     pub roots: Roots,
     pub store: Store,
     pub images: image::ImageService,
-    exe: PathBuf,
+    pub(crate) exe: PathBuf,
     /// Where container cgroups go: relative paths nest under the daemon's own cgroup.
     cgroup_parent: String,
     /// Bumped (and waiters woken) on every state change.
     changed: Arc<(Mutex<u64>, Condvar)>,
     /// Attach clients waiting for a container's start.
     pending_attach: Mutex<HashMap<String, u32>>,
+    /// Exec instances (in memory only, as Docker keeps them).
+    pub(crate) execs: Mutex<HashMap<String, crate::ops::ExecRecord>>,
 }
 
 impl Engine {
@@ -101,16 +103,17 @@ impl Engine {
             cgroup_parent,
             changed: Arc::new((Mutex::new(0), Condvar::new())),
             pending_attach: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
         });
         engine.reconcile();
         Ok(engine)
     }
 
-    fn runtime_root(&self) -> PathBuf {
+    pub(crate) fn runtime_root(&self) -> PathBuf {
         self.roots.exec.join("runtime")
     }
 
-    fn exec_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn exec_dir(&self, id: &str) -> PathBuf {
         self.roots.exec.join("containers").join(id)
     }
 
@@ -118,7 +121,7 @@ impl Engine {
         shim::Client::new(&self.exec_dir(id).join("shim"))
     }
 
-    fn notify(&self) {
+    pub(crate) fn notify(&self) {
         let (m, cv) = &*self.changed;
         *m.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         cv.notify_all();
@@ -244,7 +247,7 @@ impl Engine {
             .or_default() += 1;
     }
 
-    fn rootfs_dir(&self, id: &str) -> PathBuf {
+    pub(crate) fn rootfs_dir(&self, id: &str) -> PathBuf {
         self.store.container_dir(id).join("rootfs")
     }
 
@@ -347,7 +350,11 @@ impl Engine {
         }
         let sig = runtime::container::parse_signal(signal)
             .map_err(|_| EngineError::new(Kind::Invalid, format!("Invalid signal: {signal}")))?;
-        self.shim(&c.id).kill(sig).map_err(internal)
+        self.shim(&c.id).kill(sig).map_err(internal)?;
+        if sig == libc::SIGKILL {
+            self.thaw_if_paused(&c);
+        }
+        Ok(())
     }
 
     /// Stop: the stop signal, then SIGKILL after the timeout (seconds; default from config or 10).
@@ -357,6 +364,7 @@ impl Engine {
             return Ok(false);
         }
         let _ = self.store.update(&c.id, |c| c.manually_stopped = true);
+        self.thaw_if_paused(&c);
         let signal = c.config["StopSignal"]
             .as_str()
             .unwrap_or("SIGTERM")
@@ -450,6 +458,7 @@ impl Engine {
                 )));
             }
             let _ = self.shim(&c.id).kill(libc::SIGKILL);
+            self.thaw_if_paused(&c);
             self.wait_until(&c.id, Some(Duration::from_secs(30)), |c| {
                 !c.is_some_and(|c| c.state.running())
             });
@@ -457,6 +466,7 @@ impl Engine {
         self.release_rootfs(&c.id);
         let _ = std::fs::remove_dir_all(self.exec_dir(&c.id));
         self.store.remove(&c.id)?;
+        self.forget_execs(&c.id);
         self.notify();
         Ok(())
     }

@@ -4,6 +4,7 @@
 pub mod container;
 pub mod daemon;
 pub mod engine;
+pub mod ops;
 pub mod prepare;
 pub mod shim;
 pub mod spec;

@@ -1,12 +1,17 @@
 //! The `tug` binary: argument parsing and output only; the work is in the library crates.
 
+mod client;
 mod commands;
+mod format;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "tug", version, about = "tug: containers in one binary")]
 struct Cli {
+    /// Daemon socket to connect to (unix://PATH; default DOCKER_HOST, else unix:///run/tug/tug.sock)
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    host: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,6 +27,26 @@ enum Command {
     Shim(commands::shim::ShimCli),
     /// The OCI distribution registry server
     Registry(commands::registry::RegistryCli),
+    /// List images
+    Images(commands::images::ImagesArgs),
+    /// Manage images
+    Image(commands::images::ImageCli),
+    /// Download an image from a registry
+    Pull(commands::images::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::images::PushArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::images::TagArgs),
+    /// Remove one or more images
+    Rmi(commands::images::RmiArgs),
+    /// Show the history of an image
+    History(commands::images::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(commands::images::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::images::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(commands::images::ImportArgs),
 }
 
 /// Verbs after which the runtime touches a container's namespaces: those re-execute from a
@@ -53,11 +78,23 @@ fn main() {
     let code = if argv0 == "tug-runc" {
         commands::runtime::main(commands::runtime::RuntimeCli::parse())
     } else {
-        match Cli::parse().command {
+        let cli = Cli::parse();
+        let host = cli.host.as_deref();
+        match cli.command {
             Command::Runtime(r) => commands::runtime::main(r),
             Command::Daemon(d) => commands::daemon::main(d),
             Command::Shim(s) => commands::shim::main(s),
             Command::Registry(r) => commands::registry::main(r),
+            Command::Images(a) => commands::images::run(host, |c| commands::images::images(c, a)),
+            Command::Image(a) => commands::images::image(host, a),
+            Command::Pull(a) => commands::images::run(host, |c| commands::images::pull(c, a)),
+            Command::Push(a) => commands::images::run(host, |c| commands::images::push(c, a)),
+            Command::Tag(a) => commands::images::run(host, |c| commands::images::tag(c, a)),
+            Command::Rmi(a) => commands::images::run(host, |c| commands::images::rmi(c, a)),
+            Command::History(a) => commands::images::run(host, |c| commands::images::history(c, a)),
+            Command::Save(a) => commands::images::run(host, |c| commands::images::save(c, a)),
+            Command::Load(a) => commands::images::run(host, |c| commands::images::load(c, a)),
+            Command::Import(a) => commands::images::run(host, |c| commands::images::import(c, a)),
         }
     };
     std::process::exit(code);

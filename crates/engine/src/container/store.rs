@@ -174,4 +174,24 @@ impl Store {
         self.save(&c)?;
         Ok(c)
     }
+
+    /// Give a container a new name, refusing one in use (checked and changed under one lock).
+    pub fn rename(&self, id: &str, new_name: &str) -> Result<Container, StoreError> {
+        let all = self.lock();
+        let name = format!("/{}", new_name.trim_start_matches('/'));
+        if let Some(other) = all.values().find(|o| o.name == name) {
+            return Err(StoreError::NameInUse {
+                name: name.trim_start_matches('/').into(),
+                id: other.id.clone(),
+            });
+        }
+        let mut c = all
+            .get(id)
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        drop(all);
+        c.name = name;
+        self.save(&c)?;
+        Ok(c)
+    }
 }

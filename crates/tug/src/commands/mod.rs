@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod daemon;
+pub mod images;
 pub mod registry;
 pub mod runtime;
 pub mod shim;
