@@ -55,7 +55,8 @@ fn needs_sealed_exe(args: &[String]) -> bool {
     args.iter()
         .skip(1)
         .take(8)
-        .any(|a| matches!(a.as_str(), "create" | "run" | "exec"))
+        // `shim` too: it creates the daemon's containers in-process (their init is its fork).
+        .any(|a| matches!(a.as_str(), "create" | "run" | "exec" | "shim"))
 }
 
 fn main() {

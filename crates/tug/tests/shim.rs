@@ -103,6 +103,12 @@ fn runs_detached_logs_json_file_and_records_the_exit() {
     );
     let shim_pid = ppid(pid);
     assert_ne!(shim_pid, std::process::id() as i32);
+    // The container's init is forked from the shim: the shim must not run from the host binary.
+    let exe = std::fs::read_link(format!("/proc/{shim_pid}/exe")).unwrap();
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:"),
+        "shim runs from {exe:?}"
+    );
     assert_ne!(
         ppid(shim_pid),
         std::process::id() as i32,
