@@ -1,7 +1,12 @@
 //! Protection of the runtime binary against being overwritten from inside a container
-//! (CVE-2019-5736): before touching a container, the runtime re-executes itself from a sealed,
-//! read-only in-memory copy, so `/proc/<pid>/exe` of any runtime process a container can see
+//! (CVE-2019-5736): before touching a container, the runtime re-executes itself from a copy
+//! that cannot be written, so `/proc/<pid>/exe` of any runtime process a container can see
 //! never leads to the binary on the host.
+//!
+//! The copy is kept once per binary version in a root-only directory on tmpfs
+//! (`/run/tug/exe/`), marked immutable (writing needs CAP_LINUX_IMMUTABLE, which containers do
+//! not get): re-executing from it costs one exec. Where that is not possible, the copy is a
+//! sealed memfd made anew each time (a full copy of the binary).
 
 use std::ffi::CString;
 use std::io::Read;
@@ -9,14 +14,114 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const MEMFD_NAME: &str = "tug-runtime-sealed";
 
-/// True when this process already runs from the sealed copy.
+const COPY_DIR: &str = "/run/tug/exe";
+const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+const FS_IMMUTABLE_FL: libc::c_long = 0x10;
+
+/// True when this process already runs from a protected copy.
 pub fn is_sealed() -> bool {
     std::fs::read_link("/proc/self/exe")
         .map(|p| {
-            p.to_string_lossy()
-                .starts_with(&format!("/memfd:{MEMFD_NAME}"))
+            let p = p.to_string_lossy();
+            p.starts_with(&format!("/memfd:{MEMFD_NAME}")) || p.starts_with(&format!("{COPY_DIR}/"))
         })
         .unwrap_or(false)
+}
+
+fn is_immutable(f: &std::fs::File) -> bool {
+    let mut flags: libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one long into `flags`, which we own.
+    let rc = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_GETFLAGS, &mut flags) };
+    rc == 0 && flags & FS_IMMUTABLE_FL != 0
+}
+
+fn set_immutable(f: &std::fs::File) -> std::io::Result<()> {
+    let mut flags: libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one long into `flags`; FS_IOC_SETFLAGS reads it.
+    unsafe {
+        if libc::ioctl(f.as_raw_fd(), FS_IOC_GETFLAGS, &mut flags) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        flags |= FS_IMMUTABLE_FL;
+        if libc::ioctl(f.as_raw_fd(), FS_IOC_SETFLAGS, &flags) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The immutable copy of our binary in COPY_DIR, made if missing. Keyed by the binary's device,
+/// inode, size and modification time, so a rebuilt binary gets its own copy.
+fn immutable_copy() -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    let m = std::fs::metadata("/proc/self/exe")?;
+    let stamp = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+    let name = format!("tug-{}-{}-{}-{stamp}", m.dev(), m.ino(), m.size());
+    let path = std::path::Path::new(COPY_DIR).join(&name);
+    if let Ok(f) = std::fs::File::open(&path) {
+        if is_immutable(&f) && f.metadata()?.len() == m.size() {
+            return Ok(f);
+        }
+        return Err(std::io::Error::other("copy not sealed yet"));
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(COPY_DIR)?;
+    let tmp = std::path::Path::new(COPY_DIR).join(format!(".{name}.{}", std::process::id()));
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o500)
+        .open(&tmp)?;
+    std::io::copy(&mut std::fs::File::open("/proc/self/exe")?, &mut out)?;
+    out.sync_all()?;
+    drop(out);
+    std::fs::rename(&tmp, &path)?;
+    let f = std::fs::File::open(&path)?;
+    set_immutable(&f)?;
+    remove_stale_copies(&name);
+    Ok(f)
+}
+
+/// Copies of other binary versions: processes still running from them keep their inode.
+fn remove_stale_copies(keep: &str) {
+    let Ok(entries) = std::fs::read_dir(COPY_DIR) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == keep || !name.starts_with("tug-") {
+            continue;
+        }
+        if let Ok(f) = std::fs::File::open(e.path()) {
+            let mut flags: libc::c_long = 0;
+            // SAFETY: FS_IOC_GETFLAGS/SETFLAGS read and write one long we own.
+            unsafe {
+                if libc::ioctl(f.as_raw_fd(), FS_IOC_GETFLAGS, &mut flags) == 0 {
+                    flags &= !FS_IMMUTABLE_FL;
+                    libc::ioctl(f.as_raw_fd(), FS_IOC_SETFLAGS, &flags);
+                }
+            }
+        }
+        let _ = std::fs::remove_file(e.path());
+    }
+}
+
+fn args_and_env() -> (Vec<CString>, Vec<CString>) {
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(a.into_encoded_bytes()).expect("argv has no NUL"))
+        .collect();
+    let env: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            CString::new(kv).expect("environment has no NUL")
+        })
+        .collect();
+    (args, env)
 }
 
 /// Re-execute from a sealed memfd copy of our binary unless already done. Returns only on
@@ -24,6 +129,11 @@ pub fn is_sealed() -> bool {
 pub fn reexec_sealed() -> std::io::Result<()> {
     if is_sealed() {
         return Ok(());
+    }
+    if let Ok(copy) = immutable_copy() {
+        let (args, env) = args_and_env();
+        // On success this does not return; on failure fall back to the memfd copy.
+        let _ = nix::unistd::fexecve(&copy, &args, &env);
     }
     let name = CString::new(MEMFD_NAME).expect("no NUL");
     // SAFETY: memfd_create takes a valid C string and flags; it returns a new descriptor.
@@ -59,17 +169,7 @@ pub fn reexec_sealed() -> std::io::Result<()> {
     if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(a.into_encoded_bytes()).expect("argv has no NUL"))
-        .collect();
-    let env: Vec<CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut kv = k.into_encoded_bytes();
-            kv.push(b'=');
-            kv.extend(v.into_encoded_bytes());
-            CString::new(kv).expect("environment has no NUL")
-        })
-        .collect();
+    let (args, env) = args_and_env();
     let err = nix::unistd::fexecve(&memfd, &args, &env).unwrap_err();
     Err(std::io::Error::from(err))
 }

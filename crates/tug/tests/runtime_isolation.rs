@@ -378,22 +378,26 @@ fn symlinks_in_the_image_cannot_redirect_mounts_to_the_host() {
 #[test]
 fn the_runtime_binary_is_not_reachable_from_a_container() {
     // While a container is created (its init is still the runtime), the init's executable must
-    // be a sealed in-memory copy: opening it for writing fails and it is not the host binary.
+    // be a protected copy: not the host binary, and never writable, even after the runtime ends.
     let rt = Runtime::new();
     let b = Bundle::new(&["true"]);
     let id = rt.create(&b, "exe");
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(
-        exe.to_string_lossy().starts_with("/memfd:"),
-        "init runs from {exe:?}"
-    );
+    let host = std::fs::canonicalize(TUG).unwrap();
+    assert_ne!(exe, host, "the container's init runs from the host binary");
+    // Hold the executable as an attacker in the container would, let every runtime process
+    // end, then try to open it for writing: it must stay refused (sealed or immutable).
+    let held = std::fs::File::open(format!("/proc/{pid}/exe")).unwrap();
+    ok(rt.run(&["delete", "--force", &id]));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&held);
     let w = std::fs::OpenOptions::new()
         .write(true)
-        .open(format!("/proc/{pid}/exe"));
-    assert!(w.is_err(), "the init's executable is writable");
-    let host = std::fs::metadata(TUG).unwrap().len();
-    assert!(host > 0);
+        .open(format!("/proc/self/fd/{fd}"));
+    assert!(
+        w.is_err(),
+        "the runtime's executable could be opened for writing"
+    );
 }
 
 #[test]
