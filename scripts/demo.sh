@@ -1,23 +1,54 @@
 #!/usr/bin/env bash
-# tug's main job, end to end on a fresh machine: install what is missing, build tug, make an OCI
-# bundle from Debian's busybox-static, and run a container from it with tug's own runtime.
+# tug's main job on a fresh machine: install what is missing, build tug, then
+#  1. run a container straight from an OCI bundle with tug's own runtime, and
+#  2. start `tug daemon`, import a busybox image with `tug import`, and run it through the
+#     Docker Engine API (with the docker CLI when it is installed).
+# Everything it starts is stopped and removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root: containers need namespaces, cgroups and mounts" >&2; exit 1; }
 scripts/deps.sh
 cargo build --release -p tug
 tug=$PWD/target/release/tug
-bundle=$(mktemp -d /tmp/tug-demo-bundle.XXXXXX)
-root=$(mktemp -d /tmp/tug-demo-state.XXXXXX)
-trap '"$tug" runtime --root "$root" delete --force tug-demo >/dev/null 2>&1 || true; rm -rf "$bundle" "$root"' EXIT
-mkdir -p "$bundle/rootfs/bin"
-cp /bin/busybox "$bundle/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$bundle/rootfs/bin/$applet"; done
-"$tug" runtime spec --bundle "$bundle"
-python3 - "$bundle/config.json" <<'PY'
+work=$(mktemp -d /tmp/tug-demo.XXXXXX)
+daemon_pid=
+cleanup() {
+  if [ -n "$daemon_pid" ]; then
+    DOCKER_HOST="unix://$work/tug.sock" docker rm -f demo >/dev/null 2>&1 || true
+    kill "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+  fi
+  "$tug" runtime --root "$work/runtime" delete --force tug-demo >/dev/null 2>&1 || true
+  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A busybox root filesystem.
+mkdir -p "$work/bundle/rootfs/bin"
+cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$work/bundle/rootfs/bin/$applet"; done
+
+echo "== 1. tug runtime: a container from an OCI bundle"
+"$tug" runtime spec --bundle "$work/bundle"
+python3 - "$work/bundle/config.json" <<'PY'
 import json, sys
 p = sys.argv[1]; c = json.load(open(p))
+c["process"]["terminal"] = False
 c["process"]["args"] = ["sh", "-c", "echo hello from a tug container; hostname; id; grep -E '^Cap(Eff|Bnd)' /proc/self/status"]
 json.dump(c, open(p, "w"), indent=2)
 PY
-"$tug" runtime --root "$root" run --bundle "$bundle" tug-demo
+"$tug" runtime --root "$work/runtime" run --bundle "$work/bundle" tug-demo
+
+echo "== 2. tug daemon: import an image and run it"
+"$tug" daemon --data-root "$work/data" --exec-root "$work/exec" -H "unix://$work/tug.sock" --cgroup-parent "tug-demo-$$" \
+  > "$work/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 100); do [ -S "$work/tug.sock" ] && break; sleep 0.1; done
+tar -C "$work/bundle/rootfs" -c . | "$tug" -H "unix://$work/tug.sock" import - busybox:demo
+"$tug" -H "unix://$work/tug.sock" images
+if command -v docker >/dev/null; then
+  DOCKER_HOST="unix://$work/tug.sock" docker run --rm busybox:demo sh -c 'echo hello from tug daemon; cat /proc/self/status | grep -E "^(CapEff|Seccomp):"'
+else
+  echo "(the docker CLI is not installed: the image is imported; run it with any Docker client on unix://$work/tug.sock)"
+fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install what building and testing tug needs on Debian (bookworm), once. Idempotent.
+# Install what building and running tug needs on Debian (bookworm), plus any packages named as
+# arguments (the tests add their peers: docker.io, skopeo, docker-registry, …). Idempotent.
 set -euo pipefail
 need=()
-for pkg in busybox-static libseccomp-dev pkg-config gcc procps iproute2 docker.io skopeo openssl curl docker-registry "$@"; do
+for pkg in busybox-static libseccomp-dev pkg-config gcc procps iproute2 "$@"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
