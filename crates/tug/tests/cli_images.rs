@@ -7,79 +7,29 @@ mod common;
 mod img;
 
 use common::*;
+mod daemon;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    cgroup_parent: String,
+/// The shared private daemon, driven through `tug` itself (and, for comparison, docker).
+struct Daemon(daemon::Daemon);
+
+impl std::ops::Deref for Daemon {
+    type Target = daemon::Daemon;
+    fn deref(&self) -> &daemon::Daemon {
+        &self.0
+    }
 }
 
 impl Daemon {
     fn start() -> Daemon {
-        let dir = tempfile::Builder::new()
-            .prefix("tug-cli-")
-            .tempdir()
-            .unwrap();
-        let mut d = Daemon {
-            dir,
-            child: None,
-            cgroup_parent: format!("tug-cli-{}", std::process::id()),
-        };
-        d.spawn();
-        d
-    }
-
-    fn sock(&self) -> PathBuf {
-        self.dir.path().join("tug.sock")
+        Daemon(daemon::Daemon::start())
     }
 
     fn host(&self) -> String {
         format!("unix://{}", self.sock().display())
-    }
-
-    fn spawn(&mut self) {
-        let d = self.dir.path();
-        let child = Command::new(TUG)
-            .arg("daemon")
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("-H")
-            .arg(self.host())
-            .arg("--cgroup-parent")
-            .arg(&self.cgroup_parent)
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(d.join("daemon.log"))
-                    .unwrap(),
-            )
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.tug(&["images", "-q"]).status.success() {
-            assert!(
-                Instant::now() < deadline,
-                "tug daemon did not answer: {}",
-                std::fs::read_to_string(d.join("daemon.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 
     /// `tug -H unix://… args` (DOCKER_HOST unset, so only -H can point at the daemon).
@@ -147,51 +97,6 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(300));
         }
     }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill9();
-        // Anything still mounted under our directory (a failed test) goes too.
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let root = self.dir.path().to_string_lossy().to_string();
-        let mut ours: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&root))
-            .collect();
-        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in ours {
-            let _ = Command::new("umount").arg("-l").arg(m).status();
-        }
-        for h in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for base in [
-                h.path(),
-                h.path().join(own_cgroup(&h.file_name().to_string_lossy())),
-            ] {
-                let _ = std::fs::remove_dir(base.join(&self.cgroup_parent));
-            }
-        }
-        let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup").join(&self.cgroup_parent));
-    }
-}
-
-/// This process's cgroup path in one v1 hierarchy (relative, no leading '/').
-fn own_cgroup(controller: &str) -> String {
-    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    text.lines()
-        .find_map(|l| {
-            let mut p = l.splitn(3, ':');
-            let (_, c, path) = (p.next()?, p.next()?, p.next()?);
-            c.split(',')
-                .any(|x| x == controller)
-                .then(|| path.trim_start_matches('/').to_string())
-        })
-        .unwrap_or_default()
 }
 
 /// A busybox rootfs tar on disk.
