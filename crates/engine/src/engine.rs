@@ -271,7 +271,9 @@ impl Engine {
         let rootfs = self.mount_rootfs(&c)?;
         let bundle = self.exec_dir(&c.id).join("bundle");
         std::fs::create_dir_all(&bundle).map_err(internal)?;
-        let spec = crate::prepare::oci_for(&c, &rootfs, &self.runtime_cgroup_parent())
+        #[allow(unused_mut)]
+        let mut extras = crate::prepare::StartExtras::default();
+        let spec = crate::prepare::oci_for(&c, &rootfs, &self.runtime_cgroup_parent(), &extras)
             .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
         let data = serde_json::to_vec_pretty(&spec).map_err(internal)?;
         std::fs::write(bundle.join("config.json"), data).map_err(internal)?;

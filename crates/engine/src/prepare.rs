@@ -31,11 +31,22 @@ pub fn command_line(config: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What the engine's other parts add to a container's spec at start: volume and bind
+/// mounts (volumes), joined namespaces and /etc/hosts-style files (network), and tug's
+/// init binary (`--init`). Each part fills its own fields in `Engine::start`.
+#[derive(Debug, Default, Clone)]
+pub struct StartExtras {
+    pub mounts: Vec<spec::MountSpec>,
+    pub namespaces: spec::NamespacePaths,
+    pub init_path: Option<std::path::PathBuf>,
+}
+
 /// The OCI spec for a container about to start on `rootfs`, its cgroup under `cgroup_parent`.
 pub fn oci_for(
     c: &Container,
     rootfs: &std::path::Path,
     cgroup_parent: &str,
+    extras: &StartExtras,
 ) -> Result<oci_spec::runtime::Spec, SpecError> {
     let config: ContainerConfig = serde_json::from_value(c.config.clone())
         .map_err(|e| SpecError::invalid("config", &c.id, e.to_string()))?;
@@ -44,5 +55,8 @@ pub fn oci_for(
     let host = spec::RealHost;
     let mut input = spec::SpecInput::new(&c.id, &config, &host_config, rootfs, &host);
     input.cgroup_parent = cgroup_parent.to_string();
+    input.mounts = extras.mounts.clone();
+    input.namespaces = extras.namespaces.clone();
+    input.init_path = extras.init_path.clone();
     spec::to_oci(&input)
 }
