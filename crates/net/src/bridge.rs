@@ -1,0 +1,156 @@
+//! Bridge networks on the host and the links that join a namespace to them: the bridge with
+//! its gateway address, and per endpoint a veth pair whose container end is created inside the
+//! container's namespace and configured there (address, MAC, default route).
+
+use crate::netlink::{self, Netlink};
+use crate::netns;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bridge {bridge}: {err}")]
+    Bridge { bridge: String, err: netlink::Error },
+    #[error("attach to bridge {bridge}: {err}")]
+    Attach { bridge: String, err: netlink::Error },
+    #[error(transparent)]
+    Netns(#[from] netns::Error),
+    #[error("set {path}: {err}")]
+    Sysctl { path: String, err: std::io::Error },
+    #[error("remove link {name}: {err}")]
+    Detach { name: String, err: netlink::Error },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn exists_ok(r: netlink::Result<()>) -> netlink::Result<()> {
+    match r {
+        Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
+        r => r,
+    }
+}
+
+fn sysctl(path: &str, value: &str) -> Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == value) {
+        return Ok(());
+    }
+    std::fs::write(path, value).map_err(|err| Error::Sysctl {
+        path: path.to_string(),
+        err,
+    })
+}
+
+/// The bridge `name` up with `gateway/prefix` (when given), created if missing; forwarding on
+/// and loopback-sourced packets (published ports reached on 127.0.0.1) routable to it.
+pub fn ensure(name: &str, gateway: Option<Ipv4Addr>, prefix: u8) -> Result<()> {
+    let fail = |err| Error::Bridge {
+        bridge: name.to_string(),
+        err,
+    };
+    let mut nl = Netlink::open().map_err(fail)?;
+    if netlink::link_index(name).is_none() {
+        exists_ok(nl.create_bridge(name)).map_err(fail)?;
+    }
+    if let Some(gw) = gateway {
+        exists_ok(nl.add_address(name, gw, prefix)).map_err(fail)?;
+    }
+    nl.link_up(name, None, None).map_err(fail)?;
+    sysctl(
+        &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
+        "1",
+    )?;
+    sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+}
+
+/// Delete a bridge; a bridge already gone is fine.
+pub fn delete(name: &str) -> Result<()> {
+    let fail = |err| Error::Bridge {
+        bridge: name.to_string(),
+        err,
+    };
+    Netlink::open()
+        .map_err(fail)?
+        .delete_link(name)
+        .map_err(fail)
+}
+
+pub fn exists(name: &str) -> bool {
+    netlink::link_index(name).is_some()
+}
+
+/// One endpoint to plug in.
+#[derive(Debug, Clone)]
+pub struct Attach {
+    pub bridge: String,
+    /// The host end's name (unique, ≤ 15 characters).
+    pub host_veth: String,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub mac: [u8; 6],
+    /// The default route, when the network has one (not `--internal`) and the container
+    /// has none yet.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// Plug the namespace at `netns` into `a.bridge`; returns the interface name inside
+/// (eth0, eth1, … the first free one). On failure nothing is left behind.
+pub fn attach(netns: &Path, a: &Attach) -> Result<String> {
+    let inside = a.clone();
+    let fail = |bridge: &str| {
+        let bridge = bridge.to_string();
+        move |err| Error::Attach { bridge, err }
+    };
+    let ifname = netns::run_in(netns, move |host| {
+        configure_inside(&inside, host.as_raw_fd())
+    })?
+    .map_err(fail(&a.bridge))?;
+    let plugged = Netlink::open().and_then(|mut nl| {
+        nl.link_up(&a.host_veth, Some(&a.bridge), None)?;
+        nl.set_hairpin(&a.host_veth)
+    });
+    if let Err(err) = plugged {
+        let _ = detach(&a.host_veth);
+        return Err(fail(&a.bridge)(err));
+    }
+    Ok(ifname)
+}
+
+/// On a thread inside the container's namespace: the veth pair (host end sent to `host_ns`),
+/// loopback up, the address and route on the container end.
+fn configure_inside(a: &Attach, host_ns: i32) -> netlink::Result<String> {
+    let ifname = (0..64)
+        .map(|i| format!("eth{i}"))
+        .find(|n| netlink::link_index(n).is_none())
+        .unwrap_or_else(|| "eth64".into());
+    let mut nl = Netlink::open()?;
+    nl.link_up("lo", None, None)?;
+    // Created here with its peer in the host: the container end never crosses namespaces.
+    nl.create_veth(&ifname, &a.host_veth, host_ns, None)?;
+    let configured = (|| {
+        nl.set_mac(&ifname, a.mac)?;
+        nl.add_address(&ifname, a.ip, a.prefix)?;
+        nl.link_up(&ifname, None, None)?;
+        if let Some(gw) = a.gateway {
+            exists_ok(nl.add_default_route(gw))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = configured {
+        let _ = nl.delete_link(&ifname);
+        return Err(e);
+    }
+    Ok(ifname)
+}
+
+/// Remove an endpoint's host end (its peer goes with it); a link already gone is fine.
+pub fn detach(host_veth: &str) -> Result<()> {
+    let fail = |err| Error::Detach {
+        name: host_veth.to_string(),
+        err,
+    };
+    Netlink::open()
+        .map_err(fail)?
+        .delete_link(host_veth)
+        .map_err(fail)
+}
