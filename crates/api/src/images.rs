@@ -45,8 +45,199 @@ fn familiar(name: &str) -> String {
         .unwrap_or_else(|_| name.to_string())
 }
 
-pub async fn list(e: Arc<Engine>) -> Result<Response<Body>, ApiError> {
+/// Values of each filter key, in both forms clients send (`["a"]` or `{"a": true}`).
+fn parse_filters(q: &Query, allowed: &[&str]) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+    let Some(raw) = q.get("filters").filter(|f| !f.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let v: serde_json::Value = serde_json::from_str(raw)
+        .map_err(|err| ApiError::invalid(format!("invalid filter: {err}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("invalid filter: not a JSON object"))?;
+    let mut out = BTreeMap::new();
+    for (k, vals) in obj {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::invalid(format!("invalid filter '{k}'")));
+        }
+        let list: Vec<String> = match vals {
+            serde_json::Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            serde_json::Value::Object(o) => o.keys().cloned().collect(),
+            serde_json::Value::String(s) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        out.insert(k.clone(), list);
+    }
+    Ok(out)
+}
+
+/// `dangling=true|false` (docker also takes `1`/`0`).
+fn dangling_filter(f: &BTreeMap<String, Vec<String>>) -> Result<Option<bool>, ApiError> {
+    let Some(vals) = f.get("dangling") else {
+        return Ok(None);
+    };
+    let mut want = None;
+    for v in vals {
+        let b = match v.to_ascii_lowercase().as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(ApiError::invalid(format!("Invalid filter 'dangling={v}'"))),
+        };
+        want = Some(b);
+    }
+    Ok(want)
+}
+
+/// `until=`: a unix time (`1700000000`, with fraction), an RFC 3339 date, or a duration back
+/// from now (`10m`, `2h30m`, `24h`).
+fn parse_until(v: &str) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::invalid(format!(
+            "failed to parse value as time or duration: \"{v}\""
+        ))
+    };
+    if let Ok(f) = v.parse::<f64>() {
+        return Ok(f as i64);
+    }
+    if v.len() >= 10 && v.as_bytes()[4] == b'-' {
+        return Ok(crate::containers::epoch(v));
+    }
+    let mut secs = 0f64;
+    let mut num = String::new();
+    let mut rest = v;
+    while !rest.is_empty() {
+        let c = rest.chars().next().ok_or_else(bad)?;
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        secs += n * match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return Err(bad()),
+        };
+        num.clear();
+        rest = &rest[unit_len..];
+    }
+    if !num.is_empty() {
+        return Err(bad());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    Ok(now - secs as i64)
+}
+
+/// Go's `path.Match` for `*`, `?`, `[…]`-less patterns: `*` and `?` never cross a `/`.
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match p.first() {
+        None => s.is_empty(),
+        Some(b'*') => (0..=s.len())
+            .take_while(|&i| i == 0 || s[i - 1] != b'/')
+            .any(|i| glob(&p[1..], &s[i..])),
+        Some(b'?') => !s.is_empty() && s[0] != b'/' && glob(&p[1..], &s[1..]),
+        Some(c) => s.first() == Some(c) && glob(&p[1..], &s[1..]),
+    }
+}
+
+/// docker's `reference=` filter: the pattern against `repo` or `repo:tag` (familiar forms).
+fn reference_matches(pattern: &str, familiar_tag: &str) -> bool {
+    let repo = match familiar_tag.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => r,
+        _ => familiar_tag,
+    };
+    glob(pattern.as_bytes(), familiar_tag.as_bytes()) || glob(pattern.as_bytes(), repo.as_bytes())
+}
+
+fn image_created(i: &image::ImageInfo) -> i64 {
+    i.config
+        .created()
+        .as_deref()
+        .map(crate::containers::epoch)
+        .unwrap_or(i.record.created)
+}
+
+fn image_labels(i: &image::ImageInfo) -> std::collections::HashMap<String, String> {
+    i.config
+        .config()
+        .as_ref()
+        .and_then(|c| c.labels().clone())
+        .unwrap_or_default()
+}
+
+fn label_filters(f: &BTreeMap<String, Vec<String>>) -> Vec<image::gc::LabelFilter> {
+    let mut out: Vec<image::gc::LabelFilter> = f
+        .get("label")
+        .into_iter()
+        .flatten()
+        .map(|l| image::gc::LabelFilter::parse(l, false))
+        .collect();
+    out.extend(
+        f.get("label!")
+            .into_iter()
+            .flatten()
+            .map(|l| image::gc::LabelFilter::parse(l, true)),
+    );
+    out
+}
+
+/// `GET /images/json?filters=…`: `dangling`, `label`, `before`, `since`, `reference`, `until`.
+pub async fn list(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError> {
+    let filters = parse_filters(
+        &q,
+        &["dangling", "label", "before", "since", "reference", "until"],
+    )?;
+    let dangling = dangling_filter(&filters)?;
+    let labels = label_filters(&filters);
+    let until = match filters.get("until").and_then(|v| v.first()) {
+        Some(u) => Some(parse_until(u)?),
+        None => None,
+    };
+    let refs = filters.get("reference").cloned().unwrap_or_default();
     let infos = blocking(move || e.images.list().map_err(image_err)).await?;
+    // `before=`/`since=` name an image; compare creation times with it.
+    let mut bounds = Vec::new();
+    for (key, before) in [("before", true), ("since", false)] {
+        for name in filters.get(key).into_iter().flatten() {
+            let hit = infos.iter().find(|i| {
+                i.record.config.to_string() == *name
+                    || i.record
+                        .config
+                        .hex()
+                        .starts_with(name.trim_start_matches("sha256:"))
+                        && name.len() >= 4
+                    || (!i.record.is_untagged()
+                        && image::Reference::parse(name)
+                            .is_ok_and(|r| r.to_string() == i.record.name))
+            });
+            let Some(hit) = hit else {
+                return Err(ApiError::not_found(format!("No such image: {name}")));
+            };
+            bounds.push((before, image_created(hit)));
+        }
+    }
+    let infos: Vec<image::ImageInfo> = infos
+        .into_iter()
+        .filter(|i| {
+            let created = image_created(i);
+            bounds
+                .iter()
+                .all(|&(before, t)| if before { created < t } else { created > t })
+                && until.is_none_or(|u| created < u)
+                && labels.iter().all(|l| l.matches(&image_labels(i)))
+        })
+        .collect();
     let mut by_id: BTreeMap<String, (Vec<String>, &image::ImageInfo)> = BTreeMap::new();
     for i in &infos {
         let entry = by_id
@@ -56,6 +247,16 @@ pub async fn list(e: Arc<Engine>) -> Result<Response<Body>, ApiError> {
             entry.0.push(familiar(&i.record.name));
         }
     }
+    if let Some(want) = dangling {
+        by_id.retain(|_, (tags, _)| tags.is_empty() == want);
+    }
+    if !refs.is_empty() {
+        // As docker: only the matching names are shown, and images without one are left out.
+        by_id.retain(|_, (tags, _)| {
+            tags.retain(|t| refs.iter().any(|p| reference_matches(p, t)));
+            !tags.is_empty()
+        });
+    }
     for (tags, _) in by_id.values_mut() {
         if tags.is_empty() {
             tags.push("<none>:<none>".to_string());
@@ -64,7 +265,7 @@ pub async fn list(e: Arc<Engine>) -> Result<Response<Body>, ApiError> {
     let out: Vec<serde_json::Value> = by_id
         .iter()
         .map(|(id, (tags, i))| {
-            let created = i.config.created().as_deref().map(crate::containers::epoch).unwrap_or(i.record.created);
+            let created = image_created(i);
             // Docker's shape for a dangling image; the CLI shows it as `<none> <none>` only
             // with both placeholders.
             let digests: &[&str] = if tags.len() == 1 && tags[0] == "<none>:<none>" {
@@ -75,7 +276,7 @@ pub async fn list(e: Arc<Engine>) -> Result<Response<Body>, ApiError> {
             serde_json::json!({
                 "Id": id, "ParentId": "", "RepoTags": tags, "RepoDigests": digests,
                 "Created": created, "Size": i.size, "SharedSize": -1, "VirtualSize": i.size,
-                "Labels": i.config.config().as_ref().and_then(|c| c.labels().clone()).unwrap_or_default(),
+                "Labels": image_labels(i),
                 "Containers": -1
             })
         })
@@ -238,8 +439,29 @@ fn tempfile_in(root: &std::path::Path) -> Result<std::path::PathBuf, ApiError> {
     Ok(dir.join(format!("import-{}", engine::container::names::new_id())))
 }
 
+/// The caller's registry credentials from `X-Registry-Auth` (base64url JSON), if any.
+pub fn registry_auth(
+    headers: &hyper::HeaderMap,
+) -> Result<Option<image::registry::auth::AuthConfig>, ApiError> {
+    match headers.get("x-registry-auth") {
+        None => Ok(None),
+        Some(v) => {
+            let v = v
+                .to_str()
+                .map_err(|_| ApiError::invalid("invalid X-Registry-Auth header: not ASCII"))?;
+            image::registry::auth::AuthConfig::from_header(v)
+                .map_err(|err| ApiError::invalid(err.to_string()))
+        }
+    }
+}
+
 /// `POST /images/create?fromImage=…&tag=…`: pull, streaming progress.
-pub async fn pull(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError> {
+pub async fn pull(
+    e: Arc<Engine>,
+    q: Query,
+    headers: &hyper::HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let auth = registry_auth(headers)?;
     let Some(from) = q.get("fromImage").filter(|f| !f.is_empty()) else {
         return Err(ApiError::invalid("fromImage or fromSrc is required"));
     };
@@ -278,6 +500,7 @@ pub async fn pull(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError> 
         let opts = image::PullOptions {
             platform,
             max_concurrent: 3,
+            auth,
         };
         match e.images.pull(&reference, &opts, progress.clone()).await {
             Ok(rec) => {
@@ -376,9 +599,14 @@ impl Progress for PushProgress {
 
 /// `POST /images/{name}/push?tag=…`: push to the image's registry, streaming progress.
 ///
-/// `X-Registry-Auth` is accepted but not forwarded: the image service takes credentials from
-/// the daemon's credential store only, so a push is otherwise anonymous.
-pub async fn push(e: Arc<Engine>, name: String, q: Query) -> Result<Response<Body>, ApiError> {
+/// Credentials come from `X-Registry-Auth` (the client's login), as docker's daemon takes them.
+pub async fn push(
+    e: Arc<Engine>,
+    name: String,
+    q: Query,
+    headers: &hyper::HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let auth = registry_auth(headers)?;
     let reference = match q.get("tag").filter(|t| !t.is_empty()) {
         Some(t) => format!("{name}:{t}"),
         None => name.clone(),
@@ -425,7 +653,10 @@ pub async fn push(e: Arc<Engine>, name: String, q: Query) -> Result<Response<Bod
                 serde_json::json!({"status": "Preparing", "progressDetail": {}, "id": l.short()}),
             );
         }
-        let opts = image::PushOptions::default();
+        let opts = image::PushOptions {
+            auth,
+            ..Default::default()
+        };
         match e.images.push(&r.to_string(), &opts, progress.clone()).await {
             Ok(digest) => {
                 let size = e.images.content().size(&digest).unwrap_or(0);
@@ -603,6 +834,45 @@ pub async fn load(
         200,
         "application/json",
         Bytes::from(out),
+    ))
+}
+
+/// `POST /images/prune?filters=…`: `dangling=false` (docker's `-a`), `until`, `label`,
+/// `label!`. Images a container uses stay.
+pub async fn prune(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError> {
+    let filters = parse_filters(&q, &["dangling", "until", "label", "label!"])?;
+    let opts = image::gc::PruneOptions {
+        all: dangling_filter(&filters)? == Some(false),
+        until: match filters.get("until").and_then(|v| v.first()) {
+            Some(u) => Some(parse_until(u)?),
+            None => None,
+        },
+        labels: label_filters(&filters),
+    };
+    let report = blocking(move || {
+        let in_use: Vec<image::Digest> = e
+            .store
+            .list()
+            .iter()
+            .filter_map(|c| c.image.parse().ok())
+            .collect();
+        e.images.prune(&opts, &in_use).map_err(image_err)
+    })
+    .await?;
+    let deleted: Vec<serde_json::Value> = report
+        .removed
+        .iter()
+        .map(|p| match p {
+            image::gc::Pruned::Untagged(n) => serde_json::json!({"Untagged": familiar(n)}),
+            image::gc::Pruned::Deleted(d) => serde_json::json!({"Deleted": d.to_string()}),
+        })
+        .collect();
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "ImagesDeleted": if deleted.is_empty() { serde_json::Value::Null } else { deleted.into() },
+            "SpaceReclaimed": report.space_reclaimed,
+        }),
     ))
 }
 

@@ -57,11 +57,13 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
         }
         (&Method::GET, ["exec", id, "json"]) => Some(ops::exec_inspect(e, id.to_string()).await),
         (&Method::DELETE, ["containers", id]) => Some(c::remove(e, id.to_string(), q).await),
-        (&Method::GET, ["images", "json"]) => Some(images::list(e).await),
+        (&Method::GET, ["images", "json"]) => Some(images::list(e, q).await),
+        (&Method::POST, ["images", "prune"]) => Some(images::prune(e, q).await),
+        (&Method::POST, ["auth"]) => Some(system::auth(e, req).await),
         (&Method::POST, ["images", "create"]) if q.get("fromSrc").is_some() => {
             Some(images::import(e, q, req).await)
         }
-        (&Method::POST, ["images", "create"]) => Some(images::pull(e, q).await),
+        (&Method::POST, ["images", "create"]) => Some(images::pull(e, q, req.headers()).await),
         (&Method::GET, [rest @ .., "json"])
             if rest.first() == Some(&"images") && rest.len() > 1 =>
         {
@@ -75,7 +77,7 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
         (&Method::POST, [rest @ .., "push"])
             if rest.first() == Some(&"images") && rest.len() > 1 =>
         {
-            Some(images::push(e, rest[1..].join("/"), q).await)
+            Some(images::push(e, rest[1..].join("/"), q, req.headers()).await)
         }
         (&Method::GET, ["images", "get"]) => Some(images::save(e, q.all("names")).await),
         (&Method::GET, [rest @ .., "get"]) if rest.first() == Some(&"images") && rest.len() > 1 => {

@@ -134,3 +134,42 @@ fn os_name() -> String {
 fn now() -> String {
     runtime::util::rfc3339_now()
 }
+
+/// `POST /auth`: check credentials against a registry as `docker login` does (the client
+/// keeps them); answers `Login Succeeded` and the registry's identity token, if it gave one.
+pub async fn auth(
+    e: std::sync::Arc<engine::engine::Engine>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, crate::error::ApiError> {
+    use crate::error::{ApiError, Kind};
+    use image::registry::{auth::AuthConfig, RegistryError};
+    let body = http_body_util::Limited::new(req.into_body(), 64 << 10)
+        .collect()
+        .await
+        .map_err(|err| ApiError::invalid(format!("auth: read body: {err}")))?
+        .to_bytes();
+    let cfg: AuthConfig = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::invalid(format!("auth: invalid JSON body: {err}")))?;
+    let host = image::registry::auth::server_host(&cfg.server_address);
+    let token = e
+        .images
+        .registry()
+        .login(&host, &cfg)
+        .await
+        .map_err(|err| match &err {
+            RegistryError::Unauthorized { detail, .. } if detail.starts_with("login attempt") => {
+                ApiError::new(Kind::Unauthorized, detail.clone())
+            }
+            RegistryError::Unauthorized { .. } => {
+                ApiError::new(Kind::Unauthorized, err.to_string())
+            }
+            RegistryError::Invalid { .. } | RegistryError::TooLarge(_) => {
+                ApiError::invalid(err.to_string())
+            }
+            _ => ApiError::new(Kind::Unavailable, err.to_string()),
+        })?;
+    Ok(json(
+        200,
+        &serde_json::json!({"Status": "Login Succeeded", "IdentityToken": token.unwrap_or_default()}),
+    ))
+}

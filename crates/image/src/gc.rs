@@ -104,3 +104,150 @@ impl ImageService {
         Ok((blobs, chains))
     }
 }
+
+/// Which images `prune` removes (docker's `image prune` filters).
+#[derive(Debug, Clone, Default)]
+pub struct PruneOptions {
+    /// Every image no container uses (`-a`, `dangling=false`), not only untagged ones.
+    pub all: bool,
+    /// Only images created before this time (seconds since the epoch; `until=`).
+    pub until: Option<i64>,
+    /// `label=key`, `label=key=value`, and with `negate` `label!=…`: all must hold.
+    pub labels: Vec<LabelFilter>,
+}
+
+/// One `label` filter of `prune` or `images`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelFilter {
+    pub key: String,
+    pub value: Option<String>,
+    pub negate: bool,
+}
+
+impl LabelFilter {
+    /// `key`, `key=value` (for `label=`), with `negate` for `label!=`.
+    pub fn parse(s: &str, negate: bool) -> LabelFilter {
+        let (key, value) = match s.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (s.to_string(), None),
+        };
+        LabelFilter { key, value, negate }
+    }
+
+    /// Whether an image with these labels passes.
+    pub fn matches(&self, labels: &std::collections::HashMap<String, String>) -> bool {
+        let hit = match (&self.value, labels.get(&self.key)) {
+            (None, v) => v.is_some(),
+            (Some(want), Some(v)) => want == v,
+            (Some(_), None) => false,
+        };
+        hit != self.negate
+    }
+}
+
+/// One line of a prune's answer, as docker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pruned {
+    /// A name removed (`docker.io/library/busybox:latest`).
+    Untagged(String),
+    /// An image ID removed (`sha256:…`).
+    Deleted(Digest),
+}
+
+/// What a prune removed.
+#[derive(Debug, Default, Clone)]
+pub struct PruneReport {
+    pub removed: Vec<Pruned>,
+    /// Bytes of blobs freed (docker's `SpaceReclaimed`).
+    pub space_reclaimed: u64,
+    pub gc: GcReport,
+}
+
+impl ImageService {
+    /// Remove the images `opts` selects that no container uses (`in_use`: image IDs, i.e.
+    /// config digests, of every container), then collect the blobs and snapshots nobody
+    /// references any more. Containers' images stay, with their snapshots, even when their
+    /// names were removed with `rmi -f`.
+    pub fn prune(
+        &self,
+        opts: &PruneOptions,
+        in_use: &[Digest],
+    ) -> Result<PruneReport, ServiceError> {
+        let err = |c| ServiceError::new("prune", "images", c);
+        let roots = self.roots_of(in_use);
+        let infos = self.list()?;
+        let mut groups: std::collections::BTreeMap<Digest, Vec<&crate::ImageInfo>> =
+            Default::default();
+        for i in &infos {
+            groups.entry(i.record.config.clone()).or_default().push(i);
+        }
+        let mut doomed: Vec<String> = Vec::new();
+        let mut report = PruneReport::default();
+        for (id, members) in &groups {
+            if in_use.contains(id) {
+                continue;
+            }
+            let dangling = members.iter().all(|i| i.record.is_untagged());
+            if !opts.all && !dangling {
+                continue;
+            }
+            let config = &members[0].config;
+            let created = config
+                .created()
+                .as_deref()
+                .and_then(crate::archive::parse_rfc3339)
+                .unwrap_or(members[0].record.created);
+            if opts.until.is_some_and(|u| created >= u) {
+                continue;
+            }
+            let labels = config
+                .config()
+                .as_ref()
+                .and_then(|c| c.labels().clone())
+                .unwrap_or_default();
+            if !opts.labels.iter().all(|l| l.matches(&labels)) {
+                continue;
+            }
+            for m in members {
+                if !m.record.is_untagged() {
+                    report.removed.push(Pruned::Untagged(m.record.name.clone()));
+                }
+                doomed.push(m.record.name.clone());
+            }
+            report.removed.push(Pruned::Deleted(id.clone()));
+        }
+        if !doomed.is_empty() {
+            self.inner
+                .meta
+                .update(|m| {
+                    for n in &doomed {
+                        m.remove(n);
+                    }
+                    Ok::<_, Cause>(())
+                })
+                .map_err(err)?;
+        }
+        report.gc = self.gc(&roots)?;
+        report.space_reclaimed = report.gc.bytes_freed;
+        Ok(report)
+    }
+
+    /// The config digests and layer chain IDs of images by ID, as GC roots (what is unreadable
+    /// is skipped: its image is gone already).
+    pub fn roots_of(&self, ids: &[Digest]) -> Vec<Digest> {
+        let mut roots = Vec::new();
+        for id in ids {
+            roots.push(id.clone());
+            let Ok(b) = self.content().read(id) else {
+                continue;
+            };
+            let Ok(config) = manifest::parse_config(&b) else {
+                continue;
+            };
+            if let Ok(diffs) = manifest::diff_ids(&config) {
+                roots.extend(manifest::chain_ids(&diffs));
+            }
+        }
+        roots
+    }
+}

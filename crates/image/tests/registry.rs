@@ -129,7 +129,10 @@ fn tug_push_then_skopeo_pull_chunked_and_monolithic() {
         let dst = format!("{}/{repo}:v2", reg.addr);
         svc.tag(&src, &dst).unwrap();
         let events = Arc::new(Events::default());
-        let opts = PushOptions { chunk_size: chunk };
+        let opts = PushOptions {
+            chunk_size: chunk,
+            ..Default::default()
+        };
         let pushed = rt.block_on(svc.push(&dst, &opts, events.clone())).unwrap();
         assert_eq!(pushed, rec.manifest);
         let ev = events.0.lock().unwrap().clone();
@@ -159,6 +162,7 @@ fn tug_push_then_skopeo_pull_chunked_and_monolithic() {
         &dst,
         &PushOptions {
             chunk_size: Some(256 * 1024),
+            ..Default::default()
         },
         events.clone(),
     ))

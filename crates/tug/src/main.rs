@@ -47,6 +47,10 @@ enum Command {
     Load(commands::images::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(commands::images::ImportArgs),
+    /// Log in to a registry
+    Login(commands::login::LoginArgs),
+    /// Log out from a registry
+    Logout(commands::login::LogoutArgs),
 }
 
 /// Verbs after which the runtime touches a container's namespaces: those re-execute from a
@@ -88,8 +92,10 @@ fn main() {
             Command::Registry(r) => commands::registry::main(r),
             Command::Images(a) => commands::images::run(host, |c| commands::images::images(c, a)),
             Command::Image(a) => commands::images::image(host, a),
-            Command::Pull(a) => commands::images::run(host, |c| commands::images::pull(c, a)),
-            Command::Push(a) => commands::images::run(host, |c| commands::images::push(c, a)),
+            Command::Pull(a) => commands::images::run(host, |c| commands::images::pull(c, host, a)),
+            Command::Push(a) => commands::images::run(host, |c| commands::images::push(c, host, a)),
+            Command::Login(a) => commands::login::run(|| commands::login::login(host, a)),
+            Command::Logout(a) => commands::login::run(|| commands::login::logout(a)),
             Command::Tag(a) => commands::images::run(host, |c| commands::images::tag(c, a)),
             Command::Rmi(a) => commands::images::run(host, |c| commands::images::rmi(c, a)),
             Command::History(a) => commands::images::run(host, |c| commands::images::history(c, a)),

@@ -45,6 +45,8 @@ struct ConfigFile {
 struct AuthEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     auth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    identitytoken: Option<String>,
     #[serde(flatten)]
     other: BTreeMap<String, serde_json::Value>,
 }
@@ -114,6 +116,64 @@ impl CredentialStore {
         }
     }
 
+    /// The path of the file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Everything saved for a registry host (user name and password, or user name and
+    /// identity token), as the `AuthConfig` a client sends in `X-Registry-Auth`.
+    pub fn get_auth(&self, host: &str) -> Result<Option<AuthConfig>, CredentialError> {
+        let cfg = self.load()?;
+        let want = key_for(host);
+        let entry = cfg.auths.get(want).or_else(|| {
+            cfg.auths
+                .iter()
+                .find(|(k, _)| host_of_key(k) == host)
+                .map(|e| e.1)
+        });
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        let (username, password) = entry
+            .auth
+            .as_deref()
+            .and_then(|a| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(a.trim())
+                    .ok()
+            })
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| {
+                s.split_once(':')
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+            })
+            .unwrap_or_default();
+        let a = AuthConfig {
+            username,
+            password,
+            server_address: want.to_string(),
+            identity_token: entry.identitytoken.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        Ok((!a.is_anonymous()).then_some(a))
+    }
+
+    /// Save what a login returned: with an identity token, the token replaces the password
+    /// (docker's form: `auth` holds `user:` and `identitytoken` the token).
+    pub fn set_auth(&self, host: &str, a: &AuthConfig) -> Result<(), CredentialError> {
+        let mut cfg = self.load()?;
+        let raw = if a.identity_token.is_empty() {
+            format!("{}:{}", a.username, a.password)
+        } else {
+            format!("{}:", a.username)
+        };
+        let entry = cfg.auths.entry(key_for(host).to_string()).or_default();
+        entry.auth = Some(base64::engine::general_purpose::STANDARD.encode(raw));
+        entry.identitytoken = (!a.identity_token.is_empty()).then(|| a.identity_token.clone());
+        self.save(&cfg)
+    }
+
     /// The credential for a registry host, if any.
     pub fn get(&self, host: &str) -> Result<Option<Credential>, CredentialError> {
         let cfg = self.load()?;
@@ -173,6 +233,158 @@ impl CredentialStore {
     }
 }
 
+/// Credentials a client sends with one request, as docker's `AuthConfig` (the JSON inside
+/// `X-Registry-Auth`): a user name and password, or an identity (refresh) token from an earlier
+/// login, or a ready bearer token.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthConfig {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password: String,
+    /// base64 `user:password` (docker's config file form; used when the fields above are empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub auth: String,
+    #[serde(
+        default,
+        rename = "serveraddress",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub server_address: String,
+    #[serde(
+        default,
+        rename = "identitytoken",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub identity_token: String,
+    #[serde(
+        default,
+        rename = "registrytoken",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub registry_token: String,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AuthConfig({}@{}, ***)",
+            self.username, self.server_address
+        )
+    }
+}
+
+/// An `X-Registry-Auth` header that is not base64url JSON.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid X-Registry-Auth header: {0}")]
+pub struct BadAuthHeader(String);
+
+impl AuthConfig {
+    /// Decode an `X-Registry-Auth` value (base64url JSON, padded or not; standard base64 too).
+    /// An empty value or `{}` means anonymous (`None`).
+    pub fn from_header(value: &str) -> Result<Option<AuthConfig>, BadAuthHeader> {
+        use base64::engine::general_purpose as g;
+        let v = value.trim();
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let raw = g::URL_SAFE
+            .decode(v)
+            .or_else(|_| g::URL_SAFE_NO_PAD.decode(v.trim_end_matches('=')))
+            .or_else(|_| g::STANDARD.decode(v))
+            .map_err(|e| BadAuthHeader(e.to_string()))?;
+        let mut a: AuthConfig =
+            serde_json::from_slice(&raw).map_err(|e| BadAuthHeader(e.to_string()))?;
+        if a.username.is_empty() && a.password.is_empty() && !a.auth.is_empty() {
+            if let Some((u, p)) = g::STANDARD
+                .decode(a.auth.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| {
+                    s.split_once(':')
+                        .map(|(u, p)| (u.to_string(), p.to_string()))
+                })
+            {
+                a.username = u;
+                a.password = p;
+            }
+        }
+        Ok((!a.is_anonymous()).then_some(a))
+    }
+
+    /// The `X-Registry-Auth` value for these credentials (base64url JSON, as docker sends it).
+    pub fn to_header(&self) -> String {
+        let json = serde_json::to_vec(self).expect("auth config serialises");
+        base64::engine::general_purpose::URL_SAFE.encode(json)
+    }
+
+    /// Whether this carries nothing to authenticate with.
+    pub fn is_anonymous(&self) -> bool {
+        self.username.is_empty()
+            && self.password.is_empty()
+            && self.identity_token.is_empty()
+            && self.registry_token.is_empty()
+    }
+
+    /// The user name and password, if both are given.
+    pub fn credential(&self) -> Option<Credential> {
+        (!self.username.is_empty() && !self.password.is_empty()).then(|| Credential {
+            username: self.username.clone(),
+            password: self.password.clone(),
+        })
+    }
+
+    /// A short, non-reversible tag of who these credentials are, to keep tokens of different
+    /// callers apart in a shared cache.
+    pub(crate) fn identity(&self) -> String {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        for part in [
+            &self.username,
+            &self.password,
+            &self.identity_token,
+            &self.registry_token,
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        let d = h.finalize();
+        let tag: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}#{tag}", self.username)
+    }
+}
+
+/// The registry host a login's `serveraddress` names: `https://index.docker.io/v1/` →
+/// `docker.io`, `http://127.0.0.1:5000/` → `127.0.0.1:5000`, empty → `docker.io`.
+pub fn server_host(address: &str) -> String {
+    let a = address.trim();
+    let h = host_of_key(a);
+    match h {
+        ""
+        | "index.docker.io"
+        | "registry-1.docker.io"
+        | "docker.io"
+        | "registry.hub.docker.com" => "docker.io".into(),
+        h => h.to_string(),
+    }
+}
+
+tokio::task_local! {
+    static REQUEST_AUTH: Option<AuthConfig>;
+}
+
+/// Run `f` with `auth` as the credentials of every registry request it makes (in place of the
+/// credentials file). Tasks `f` spawns must be wrapped again with [`current`]'s value.
+pub async fn with_auth<F: std::future::Future>(auth: Option<AuthConfig>, f: F) -> F::Output {
+    REQUEST_AUTH.scope(auth, f).await
+}
+
+/// The credentials [`with_auth`] set for the running task, if any.
+pub fn current() -> Option<AuthConfig> {
+    REQUEST_AUTH.try_with(|a| a.clone()).ok().flatten()
+}
+
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
@@ -228,6 +440,8 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
 pub struct TokenResponse {
     pub token: Option<String>,
     pub access_token: Option<String>,
+    /// Given when asked for an offline token: the identity token a login hands back.
+    pub refresh_token: Option<String>,
 }
 
 #[cfg(test)]

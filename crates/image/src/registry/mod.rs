@@ -10,13 +10,13 @@ pub mod transport;
 
 use crate::digest::Digest;
 use crate::reference::Reference;
-use auth::{Challenge, Credential, CredentialStore};
+use auth::{Challenge, CredentialStore};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use transport::Body;
 
 /// A registry request that failed.
@@ -138,9 +138,9 @@ pub enum UploadStart {
 
 /// A client for one or more registries; cheap to share between tasks.
 pub struct RegistryClient {
-    hosts: HostsConfig,
+    hosts: RwLock<HostsConfig>,
     creds: Option<CredentialStore>,
-    /// `Authorization` values by (registry host, scope).
+    /// `Authorization` values by (endpoint and caller, scope).
     tokens: Mutex<HashMap<(String, String), String>>,
 }
 
@@ -148,17 +148,123 @@ impl RegistryClient {
     /// A client with these hosts and, optionally, a credentials file.
     pub fn new(hosts: HostsConfig, creds: Option<CredentialStore>) -> Self {
         RegistryClient {
-            hosts,
+            hosts: RwLock::new(hosts),
             creds,
             tokens: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Replace the insecure hosts and mirrors (a daemon's `--registry-mirror`,
+    /// `--insecure-registry`).
+    pub fn set_hosts(&self, hosts: HostsConfig) {
+        *self.hosts.write().unwrap_or_else(|p| p.into_inner()) = hosts;
+    }
+
+    /// The current insecure hosts and mirrors.
+    pub fn hosts(&self) -> HostsConfig {
+        self.hosts.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The registry itself (pushes, logins): never a mirror.
     fn base(&self, r: &Reference) -> String {
-        self.hosts
+        self.hosts()
             .endpoints(r.domain())
             .pop()
             .expect("at least the registry itself")
+    }
+
+    /// Where to pull from: mirrors first, the registry last.
+    fn pull_bases(&self, r: &Reference) -> Vec<String> {
+        self.hosts().endpoints(r.domain())
+    }
+
+    /// The token cache key: the endpoint and who is asking, so a caller never gets another
+    /// caller's token (nor a mirror's token sent upstream).
+    fn cache_key(url: &str, scope: &str) -> (String, String) {
+        let who = auth::current().map(|a| a.identity()).unwrap_or_default();
+        (format!("{}|{who}", authority(url)), scope.to_string())
+    }
+
+    /// The credentials for `host`: the request's own (`X-Registry-Auth`), else the file's.
+    fn credentials_for(&self, host: &str) -> Result<Option<auth::AuthConfig>> {
+        if let Some(a) = auth::current() {
+            return Ok(Some(a));
+        }
+        Ok(match &self.creds {
+            Some(c) => c.get_auth(host)?,
+            None => None,
+        })
+    }
+
+    /// Check credentials against a registry as `docker login` does: ping `/v2/`, answer its
+    /// challenge (basic: the ping again with the credentials; bearer: a token with an offline
+    /// refresh token asked for). Returns the identity token, if the registry issued one.
+    pub async fn login(&self, host: &str, a: &auth::AuthConfig) -> Result<Option<String>> {
+        let r: Reference =
+            format!("{host}/x")
+                .parse::<Reference>()
+                .map_err(|e| RegistryError::Invalid {
+                    url: host.into(),
+                    detail: e.to_string(),
+                })?;
+        let url = format!("{}/v2/", self.base(&r));
+        let get = |auth: Option<String>| {
+            let mut b = Request::builder()
+                .uri(&url)
+                .header(header::USER_AGENT, "tug/0.1");
+            if let Some(v) = auth {
+                b = b.header(header::AUTHORIZATION, v);
+            }
+            b.body(transport::empty())
+                .map_err(|e| RegistryError::Invalid {
+                    url: url.clone(),
+                    detail: e.to_string(),
+                })
+        };
+        let resp = transport::send(get(None)?).await?;
+        if resp.status() != StatusCode::UNAUTHORIZED {
+            return if resp.status().is_success() {
+                Ok(None)
+            } else {
+                Err(status_error(resp, Method::GET, &url).await)
+            };
+        }
+        let challenge = resp
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().and_then(auth::parse_challenge))
+            .find(|c| c.scheme == "bearer" || c.scheme == "basic");
+        match challenge {
+            Some(c) if c.scheme == "bearer" => {
+                let (_, refresh) = self.fetch_token(&c, a, "", &url, true).await?;
+                Ok(refresh)
+            }
+            Some(_) => {
+                let cred = a.credential().ok_or_else(|| RegistryError::Unauthorized {
+                    url: url.clone(),
+                    detail: "a user name and password are required".into(),
+                })?;
+                let resp = transport::send(get(Some(cred.basic_header()))?).await?;
+                match resp.status() {
+                    s if s.is_success() => Ok(None),
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                        Err(RegistryError::Unauthorized {
+                            url: url.clone(),
+                            detail: format!(
+                                "login attempt to {url} failed with status: {}",
+                                status_line(resp.status())
+                            ),
+                        })
+                    }
+                    _ => Err(status_error(resp, Method::GET, &url).await),
+                }
+            }
+            None => Err(RegistryError::Unauthorized {
+                url,
+                detail: "no usable WWW-Authenticate challenge".into(),
+            }),
+        }
     }
 
     fn scope(r: &Reference, push: bool) -> String {
@@ -177,7 +283,7 @@ impl RegistryClient {
         body: Option<Bytes>,
     ) -> Result<Response<Incoming>> {
         let host = repo.domain().to_string();
-        let key = (host.clone(), scope.to_string());
+        let key = Self::cache_key(url, scope);
         let mut answered = false;
         let mut url = url.to_string();
         let mut same_host = true;
@@ -237,10 +343,10 @@ impl RegistryClient {
         host: &str,
         scope: &str,
     ) -> Result<String> {
-        let cred = match &self.creds {
-            Some(c) => c.get(host)?,
-            None => None,
-        };
+        let cred = self.credentials_for(host)?.unwrap_or_default();
+        if !cred.registry_token.is_empty() {
+            return Ok(format!("Bearer {}", cred.registry_token));
+        }
         let challenge = resp
             .headers()
             .get_all(header::WWW_AUTHENTICATE)
@@ -253,22 +359,27 @@ impl RegistryClient {
         };
         match challenge {
             Some(c) if c.scheme == "bearer" => {
-                self.fetch_token(&c, cred.as_ref(), scope, url).await
+                Ok(self.fetch_token(&c, &cred, scope, url, false).await?.0)
             }
-            Some(_) => cred.map(|c| c.basic_header()).ok_or_else(|| {
+            Some(_) => cred.credential().map(|c| c.basic_header()).ok_or_else(|| {
                 unauthorized("authentication required (no credentials for this registry)")
             }),
             None => Err(unauthorized("no usable WWW-Authenticate challenge")),
         }
     }
 
+    /// Get a bearer token for `scope` from the challenge's realm: with an identity token by
+    /// the OAuth2 `POST` (`grant_type=refresh_token`), else by `GET` with basic credentials (or
+    /// none). `offline` asks for a refresh token too (a login). Returns the `Authorization`
+    /// value and the refresh token, if any.
     async fn fetch_token(
         &self,
         c: &Challenge,
-        cred: Option<&Credential>,
+        cred: &auth::AuthConfig,
         scope: &str,
         url: &str,
-    ) -> Result<String> {
+        offline: bool,
+    ) -> Result<(String, Option<String>)> {
         let realm = c
             .params
             .get("realm")
@@ -276,20 +387,38 @@ impl RegistryClient {
                 url: url.into(),
                 detail: "bearer challenge without realm".into(),
             })?;
-        let mut token_url = format!("{realm}?scope={}", query_escape(scope));
-        if let Some(s) = c.params.get("service") {
-            token_url.push_str(&format!("&service={}", query_escape(s)));
+        let service = c.params.get("service").cloned().unwrap_or_default();
+        let mut form: Vec<(&str, &str)> = vec![("client_id", "tug")];
+        if !service.is_empty() {
+            form.push(("service", &service));
         }
-        let mut b = Request::builder().uri(&token_url);
-        if let Some(cred) = cred {
-            b = b.header(header::AUTHORIZATION, cred.basic_header());
+        if !scope.is_empty() {
+            form.push(("scope", scope));
         }
-        let req = b
-            .body(transport::empty())
-            .map_err(|e| RegistryError::Invalid {
-                url: token_url.clone(),
-                detail: e.to_string(),
-            })?;
+        let req = if !cred.identity_token.is_empty() {
+            form.push(("grant_type", "refresh_token"));
+            form.push(("refresh_token", &cred.identity_token));
+            Request::builder()
+                .method(Method::POST)
+                .uri(realm.as_str())
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(transport::full(form_encode(&form)))
+        } else {
+            if offline {
+                form.push(("offline_token", "true"));
+            }
+            let sep = if realm.contains('?') { '&' } else { '?' };
+            let mut b = Request::builder().uri(format!("{realm}{sep}{}", form_encode(&form)));
+            if let Some(cred) = cred.credential() {
+                b = b.header(header::AUTHORIZATION, cred.basic_header());
+            }
+            b.body(transport::empty())
+        };
+        let req = req.map_err(|e| RegistryError::Invalid {
+            url: realm.clone(),
+            detail: e.to_string(),
+        })?;
+        let token_url = req.uri().to_string();
         let resp = transport::send(req).await?;
         if !resp.status().is_success() {
             return Err(RegistryError::Unauthorized {
@@ -310,7 +439,7 @@ impl RegistryClient {
                 url: token_url,
                 detail: "token response without token".into(),
             })?;
-        Ok(format!("Bearer {token}"))
+        Ok((format!("Bearer {token}"), t.refresh_token))
     }
 
     /// Fetch a manifest by tag or digest: its bytes, media type and digest (checked when asked
@@ -320,7 +449,26 @@ impl RegistryClient {
         r: &Reference,
         object: &str,
     ) -> Result<(Bytes, Option<String>, Digest)> {
-        let url = format!("{}/v2/{}/manifests/{object}", self.base(r), r.path());
+        let bases = self.pull_bases(r);
+        let last = bases.len() - 1;
+        for (i, base) in bases.iter().enumerate() {
+            match self.get_manifest_from(base, r, object).await {
+                Err(e) if i < last => {
+                    tracing::info!(mirror = %base, error = %e, "mirror failed, trying the next endpoint");
+                }
+                res => return res,
+            }
+        }
+        unreachable!("the registry itself is always the last endpoint")
+    }
+
+    async fn get_manifest_from(
+        &self,
+        base: &str,
+        r: &Reference,
+        object: &str,
+    ) -> Result<(Bytes, Option<String>, Digest)> {
+        let url = format!("{base}/v2/{}/manifests/{object}", r.path());
         let accept = [(header::ACCEPT, crate::manifest::ACCEPT.to_string())];
         let resp = self
             .request(Method::GET, &url, r, &Self::scope(r, false), &accept, None)
@@ -349,7 +497,27 @@ impl RegistryClient {
 
     /// Start reading a blob from byte `offset` (0 for all of it).
     pub async fn get_blob(&self, r: &Reference, d: &Digest, offset: u64) -> Result<BlobResponse> {
-        let url = format!("{}/v2/{}/blobs/{d}", self.base(r), r.path());
+        let bases = self.pull_bases(r);
+        let last = bases.len() - 1;
+        for (i, base) in bases.iter().enumerate() {
+            match self.get_blob_from(base, r, d, offset).await {
+                Err(e) if i < last => {
+                    tracing::info!(mirror = %base, error = %e, "mirror failed, trying the next endpoint");
+                }
+                res => return res,
+            }
+        }
+        unreachable!("the registry itself is always the last endpoint")
+    }
+
+    async fn get_blob_from(
+        &self,
+        base: &str,
+        r: &Reference,
+        d: &Digest,
+        offset: u64,
+    ) -> Result<BlobResponse> {
+        let url = format!("{base}/v2/{}/blobs/{d}", r.path());
         let mut headers = Vec::new();
         if offset > 0 {
             headers.push((header::RANGE, format!("bytes={offset}-")));
@@ -520,7 +688,7 @@ impl RegistryClient {
         url: &str,
         r: &Reference,
     ) -> Result<hyper::http::request::Builder> {
-        let key = (r.domain().to_string(), Self::scope(r, true));
+        let key = Self::cache_key(url, &Self::scope(r, true));
         let mut b = Request::builder()
             .method(method)
             .uri(url)
@@ -617,6 +785,20 @@ fn with_query(url: &str, q: &str) -> String {
     } else {
         format!("{url}?{q}")
     }
+}
+
+/// `application/x-www-form-urlencoded` pairs.
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `401 Unauthorized`, as Go prints a status.
+fn status_line(s: StatusCode) -> String {
+    format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or(""))
 }
 
 fn query_escape(s: &str) -> String {

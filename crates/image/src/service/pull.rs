@@ -23,6 +23,8 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
     /// Layers downloaded at once (docker's default is 3).
     pub max_concurrent: usize,
+    /// The caller's credentials (docker's `X-Registry-Auth`); none: the credentials file.
+    pub auth: Option<crate::registry::auth::AuthConfig>,
 }
 
 impl Default for PullOptions {
@@ -30,6 +32,7 @@ impl Default for PullOptions {
         PullOptions {
             platform: None,
             max_concurrent: 3,
+            auth: None,
         }
     }
 }
@@ -51,7 +54,8 @@ impl ImageService {
         progress: Arc<dyn Progress>,
     ) -> Result<ImageRecord, ServiceError> {
         let r = Reference::parse(reference).map_err(|e| ServiceError::new("pull", reference, e))?;
-        self.pull_ref(&r, opts, progress)
+        let auth = opts.auth.clone();
+        crate::registry::auth::with_auth(auth, self.pull_ref(&r, opts, progress))
             .await
             .map_err(|c| ServiceError::new("pull", r.familiar(), c))
     }
@@ -131,13 +135,14 @@ impl ImageService {
                 layer: job.blob.clone(),
             });
             let (s, sem, p) = (self.clone(), sem.clone(), progress.clone());
-            set.spawn(async move {
+            let auth = crate::registry::auth::current();
+            set.spawn(crate::registry::auth::with_auth(auth, async move {
                 let _permit = sem
                     .acquire_owned()
                     .await
                     .map_err(|e| Cause::Task(e.to_string()))?;
                 s.fetch_layer(&job, p.as_ref()).await
-            });
+            }));
         }
         let mut first_err = None;
         while let Some(res) = set.join_next().await {

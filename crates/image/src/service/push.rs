@@ -18,12 +18,15 @@ pub struct PushOptions {
     /// Blobs larger than this are uploaded in chunks of this size (`PATCH`); `None` uploads
     /// every blob in one `PUT`.
     pub chunk_size: Option<u64>,
+    /// The caller's credentials (docker's `X-Registry-Auth`); none: the credentials file.
+    pub auth: Option<crate::registry::auth::AuthConfig>,
 }
 
 impl Default for PushOptions {
     fn default() -> Self {
         PushOptions {
             chunk_size: Some(64 << 20),
+            auth: None,
         }
     }
 }
@@ -37,7 +40,8 @@ impl ImageService {
         progress: Arc<dyn Progress>,
     ) -> Result<Digest, ServiceError> {
         let r = Reference::parse(reference).map_err(|e| ServiceError::new("push", reference, e))?;
-        self.push_ref(&r, opts, progress.as_ref())
+        let auth = opts.auth.clone();
+        crate::registry::auth::with_auth(auth, self.push_ref(&r, opts, progress.as_ref()))
             .await
             .map_err(|c| ServiceError::new("push", r.familiar(), c))
     }

@@ -27,6 +27,49 @@ pub struct DaemonCli {
     /// Parent cgroup of containers (relative: under the daemon's own cgroup)
     #[arg(long, default_value = "tug")]
     cgroup_parent: String,
+    /// Preferred Docker registry mirror (http:// or https:// URL); may be repeated
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    registry_mirrors: Vec<String>,
+    /// Registry reached over plain http (host[:port]); may be repeated
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
+}
+
+/// `--registry-mirror` and `--insecure-registry` as the image service's host settings.
+fn registry_hosts(a: &DaemonCli) -> Result<image::registry::HostsConfig> {
+    let mut hosts = image::registry::HostsConfig::default();
+    for i in &a.insecure_registries {
+        let h = i
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .trim_end_matches('/');
+        if h.is_empty() || h.contains(['?', '#']) {
+            bail!("invalid insecure registry {i:?}: use host[:port]");
+        }
+        hosts.insecure.push(h.to_string());
+    }
+    for m in &a.registry_mirrors {
+        let (secure, rest) = if let Some(r) = m.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = m.strip_prefix("http://") {
+            (false, r)
+        } else {
+            bail!("invalid mirror: unsupported scheme in {m:?}: use http:// or https://");
+        };
+        let host = rest.trim_end_matches('/');
+        if host.is_empty() || host.contains(['/', '?', '#']) {
+            bail!("invalid mirror: {m:?}: path, query, or fragment at end of the URI");
+        }
+        if !secure {
+            hosts.insecure.push(host.to_string());
+        }
+        hosts
+            .mirrors
+            .entry("docker.io".into())
+            .or_default()
+            .push(host.to_string());
+    }
+    Ok(hosts)
 }
 
 struct System {
@@ -137,6 +180,7 @@ fn run(a: DaemonCli) -> Result<()> {
     roots.create()?;
     let _lock = roots.lock()?;
     let sockets = socket_paths(&a)?;
+    let registry_hosts = registry_hosts(&a)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -148,6 +192,7 @@ fn run(a: DaemonCli) -> Result<()> {
             engine::engine::Engine::open(roots.clone(), exe, parent)
         })
         .map_err(|e| anyhow::anyhow!("open engine state: {e}"))?;
+        engine.images.registry().set_hosts(registry_hosts);
         let system = Arc::new(System {
             roots: roots.clone(),
             engine: engine.clone(),

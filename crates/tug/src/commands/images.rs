@@ -159,6 +159,83 @@ enum ImageVerb {
     History(HistoryArgs),
     /// Display detailed information on one or more images
     Inspect(InspectArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
+}
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long)]
+    filter: Vec<String>,
+}
+
+/// `image prune`: docker's prompt, `POST /images/prune`, docker's report.
+pub fn prune(c: &Client, a: PruneArgs) -> Result<()> {
+    let mut filters: std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>> =
+        Default::default();
+    for f in &a.filter {
+        let (k, v) = match f.split_once("!=") {
+            Some((k, v)) => (format!("{k}!"), v),
+            None => match f.split_once('=') {
+                Some((k, v)) => (k.to_string(), v),
+                None => return fail(format!("bad format of filter (expected name=value)")),
+            },
+        };
+        filters.entry(k).or_default().insert(v.to_string(), true);
+    }
+    filters
+        .entry("dangling".into())
+        .or_default()
+        .insert((!a.all).to_string(), true);
+    if !a.force {
+        let warning = if a.all {
+            "WARNING! This will remove all images without at least one container associated to them."
+        } else {
+            "WARNING! This will remove all dangling images."
+        };
+        eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            return Ok(());
+        }
+    }
+    let fjson = serde_json::to_string(&filters).unwrap_or_default();
+    let v = c
+        .request(
+            "POST",
+            &format!("/images/prune?filters={}", enc(&fjson)),
+            None,
+        )?
+        .json()?;
+    let mut s = String::new();
+    let deleted = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !deleted.is_empty() {
+        s.push_str("Deleted Images:\n");
+        for d in &deleted {
+            if let Some(u) = d["Untagged"].as_str() {
+                s.push_str(&format!("untagged: {u}\n"));
+            }
+            if let Some(x) = d["Deleted"].as_str() {
+                s.push_str(&format!("deleted: {x}\n"));
+            }
+        }
+        s.push('\n');
+    }
+    let space = v["SpaceReclaimed"].as_f64().unwrap_or(0.0);
+    s.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        format::human_size4(space)
+    ));
+    out(&s)
 }
 
 /// Run one verb; print its failure and return the exit code.
@@ -178,8 +255,9 @@ pub fn run(host: Option<&str>, f: impl FnOnce(&Client) -> Result<()>) -> i32 {
 pub fn image(host: Option<&str>, a: ImageCli) -> i32 {
     match a.verb {
         ImageVerb::Ls(a) => run(host, |c| images(c, a)),
-        ImageVerb::Pull(a) => run(host, |c| pull(c, a)),
-        ImageVerb::Push(a) => run(host, |c| push(c, a)),
+        ImageVerb::Pull(a) => run(host, |c| pull(c, host, a)),
+        ImageVerb::Push(a) => run(host, |c| push(c, host, a)),
+        ImageVerb::Prune(a) => run(host, |c| prune(c, a)),
         ImageVerb::Rm(a) => run(host, |c| rmi(c, a)),
         ImageVerb::Tag(a) => run(host, |c| tag(c, a)),
         ImageVerb::Save(a) => run(host, |c| save(c, a)),
@@ -466,7 +544,7 @@ fn render(t: &Template, values: &[Value], headers: &[(&str, &str)]) -> Result<()
 
 /// docker's jsonmessage display: plain lines off a terminal (progress bars dropped),
 /// redrawn per-layer lines on one. Returns the stream's error, if any.
-fn display(msgs: crate::client::Messages, quiet: bool) -> Result<Vec<Value>> {
+fn display(msgs: impl Iterator<Item = Result<Value>>, quiet: bool) -> Result<Vec<Value>> {
     let tty = !quiet && isatty(1);
     let mut ids: Vec<String> = Vec::new();
     let mut o = std::io::stdout().lock();
@@ -561,15 +639,23 @@ fn progress_bar(d: &Value) -> String {
     )
 }
 
-pub fn pull(c: &Client, a: PullArgs) -> Result<()> {
+pub fn pull(c: &Client, host: Option<&str>, a: PullArgs) -> Result<()> {
     let (name, tag) = split_ref(&a.name);
     let tag = tag.unwrap_or_else(|| "latest".into());
     let mut path = format!("/images/create?fromImage={}&tag={}", enc(&name), enc(&tag));
     if let Some(p) = &a.platform {
         path.push_str(&format!("&platform={}", enc(p)));
     }
-    let r = c.request("POST", &path, None)?;
-    display(r.messages(), a.quiet)?;
+    match super::login::auth_header_for(&a.name)? {
+        Some(h) => {
+            let headers = [("X-Registry-Auth", h)];
+            let r = super::login::request(host, "POST", &path, &headers, None)?;
+            display(super::login::messages(r), a.quiet)?;
+        }
+        None => {
+            display(c.request("POST", &path, None)?.messages(), a.quiet)?;
+        }
+    }
     let shown = if tag.starts_with("sha256:") {
         full_ref(&format!("{name}@{tag}"))
     } else {
@@ -578,14 +664,22 @@ pub fn pull(c: &Client, a: PullArgs) -> Result<()> {
     out(&format!("{shown}\n"))
 }
 
-pub fn push(c: &Client, a: PushArgs) -> Result<()> {
+pub fn push(c: &Client, host: Option<&str>, a: PushArgs) -> Result<()> {
     let (name, tag) = split_ref(&a.name);
     let mut path = format!("/images/{name}/push");
     if let Some(t) = tag {
         path.push_str(&format!("?tag={}", enc(&t)));
     }
-    let r = c.request("POST", &path, None)?;
-    display(r.messages(), a.quiet)?;
+    match super::login::auth_header_for(&a.name)? {
+        Some(h) => {
+            let headers = [("X-Registry-Auth", h)];
+            let r = super::login::request(host, "POST", &path, &headers, None)?;
+            display(super::login::messages(r), a.quiet)?;
+        }
+        None => {
+            display(c.request("POST", &path, None)?.messages(), a.quiet)?;
+        }
+    }
     if a.quiet {
         out(&format!("{}\n", full_ref(&a.name)))?;
     }

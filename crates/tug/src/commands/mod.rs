@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod images;
+pub mod login;
 pub mod registry;
 pub mod runtime;
 pub mod shim;
