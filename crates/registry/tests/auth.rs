@@ -100,6 +100,18 @@ fn basic_auth_and_rules() {
         b"",
     );
     assert_eq!(r.status, 202);
+    // The catalog lists only what the caller may pull: bob sees public/ and bob/, not the rest.
+    for (repo, who) in [("private/y", &alice), ("bob/app", &bob)] {
+        let d = sha256(repo.as_bytes());
+        let r = request(
+            s.addr(),
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+            &[("Authorization", who)],
+            repo.as_bytes(),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+    }
     let r = request(
         s.addr(),
         "GET",
@@ -107,7 +119,13 @@ fn basic_auth_and_rules() {
         &[("Authorization", &bob)],
         b"",
     );
-    assert_eq!(r.status, 403);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["repositories"],
+        serde_json::json!(["bob/app", "public/x"])
+    );
+    let r = request(s.addr(), "GET", "/v2/_catalog", &[], b"");
+    assert_eq!(r.json()["repositories"], serde_json::json!(["public/x"]));
     let r = request(
         s.addr(),
         "GET",
@@ -257,4 +275,124 @@ fn bearer_token_flow() {
         b"",
     );
     assert_eq!(r.status, 401);
+}
+
+fn form(s: &Server, body: &str) -> Resp {
+    request(
+        s.addr(),
+        "POST",
+        "/token",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    )
+}
+
+/// The OAuth2 `POST /token` docker's client uses with an identity token: a login (`GET` with
+/// `offline_token=true`) hands out a refresh token, which then buys access tokens by `POST`
+/// (`grant_type=refresh_token`); `grant_type=password` works too. Refresh tokens are no access
+/// tokens, and a token's catalog shows only what its user may pull.
+#[test]
+fn oauth_post_and_refresh_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = auth_server(dir.path(), true);
+    let bob = basic("bob", "builder");
+    // A login: no scope, an offline token asked for.
+    let r = request(
+        s.addr(),
+        "GET",
+        "/token?service=tug-test&client_id=docker&offline_token=true",
+        &[("Authorization", &bob)],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let refresh = r.json()["refresh_token"].as_str().unwrap().to_string();
+    // Anonymous callers get no refresh token.
+    let r = request(
+        s.addr(),
+        "GET",
+        "/token?service=tug-test&offline_token=true",
+        &[],
+        b"",
+    );
+    assert!(r.json().get("refresh_token").is_none());
+    // The refresh token is not an access token.
+    let r = request(
+        s.addr(),
+        "GET",
+        "/v2/",
+        &[("Authorization", &format!("Bearer {refresh}"))],
+        b"",
+    );
+    assert_eq!(r.status, 401);
+    // It buys access tokens, as far as bob's rules go.
+    let r = form(
+        &s,
+        &format!(
+            "grant_type=refresh_token&service=tug-test&client_id=docker&refresh_token={refresh}&scope=repository%3Abob%2Fapp%3Apull%2Cpush+repository%3Aprivate%2Fz%3Apull"
+        ),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["scope"], "repository:bob/app:pull,push");
+    let access = format!("Bearer {}", r.json()["access_token"].as_str().unwrap());
+    let d = sha256(b"bob's app");
+    let r = request(
+        s.addr(),
+        "POST",
+        &format!("/v2/bob/app/blobs/uploads/?digest={d}"),
+        &[("Authorization", &access)],
+        b"bob's app",
+    );
+    assert_eq!(r.status, 201);
+    let r = request(
+        s.addr(),
+        "GET",
+        "/v2/private/z/tags/list",
+        &[("Authorization", &access)],
+        b"",
+    );
+    assert_eq!(r.status, 401);
+    // A garbled or forged refresh token, a wrong password, an unknown grant: refused.
+    let r = form(
+        &s,
+        &format!("grant_type=refresh_token&refresh_token={refresh}x"),
+    );
+    assert_eq!((r.status, r.code().as_str()), (401, "UNAUTHORIZED"));
+    let r = form(&s, "grant_type=password&username=bob&password=nope");
+    assert_eq!(r.status, 401);
+    let r = form(&s, "grant_type=magic");
+    assert_eq!(r.code(), "UNSUPPORTED");
+    assert!(r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("grant_type"));
+    // The password grant, with a refresh token when asked for offline access.
+    let r = form(
+        &s,
+        "grant_type=password&username=bob&password=builder&access_type=offline&scope=registry%3Acatalog%3A*",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.json()["refresh_token"].as_str().is_some());
+    let catalog = format!("Bearer {}", r.json()["access_token"].as_str().unwrap());
+    // alice pushes a private repository; bob's catalog does not show it.
+    let alice = basic("alice", "wonder");
+    let t = token(&s, Some(&alice), "repository:private/y:pull,push");
+    let a = format!("Bearer {}", t.json()["token"].as_str().unwrap());
+    let d = sha256(b"secret");
+    let r = request(
+        s.addr(),
+        "POST",
+        &format!("/v2/private/y/blobs/uploads/?digest={d}"),
+        &[("Authorization", &a)],
+        b"secret",
+    );
+    assert_eq!(r.status, 201);
+    let r = request(
+        s.addr(),
+        "GET",
+        "/v2/_catalog",
+        &[("Authorization", &catalog)],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["repositories"], serde_json::json!(["bob/app"]));
 }

@@ -74,9 +74,15 @@ pub enum Grant {
     All,
     /// Basic auth (or anonymous, `None`), checked against the rules.
     User(Option<String>),
-    /// A bearer token's granted access.
-    Token(Vec<Access>),
+    /// A bearer token: its subject (None: anonymous) and granted access.
+    Token {
+        user: Option<String>,
+        access: Vec<Access>,
+    },
 }
+
+/// How long a refresh (identity) token from a login lasts.
+pub const REFRESH_EXPIRY_SECS: u64 = 30 * 24 * 3600;
 
 enum Mode {
     None,
@@ -158,7 +164,8 @@ impl Auth {
         })
     }
 
-    fn catalog_allowed(&self, user: Option<&str>) -> bool {
+    /// Whether the caller may pull every repository (a `*` pull rule for them).
+    fn pulls_all(&self, user: Option<&str>) -> bool {
         if self.rules.is_empty() {
             return user.is_some();
         }
@@ -167,6 +174,12 @@ impl Auth {
                 && user_matches(&r.users, user)
                 && r.actions.iter().any(|a| a == "pull" || a == "*")
         })
+    }
+
+    /// Who may ask for the catalog: every authenticated user, and anonymous callers where some
+    /// rule lets them pull. Each sees only the repositories they may pull.
+    fn catalog_allowed(&self, user: Option<&str>) -> bool {
+        user.is_some() || self.anonymous_allowed_anything()
     }
 
     fn anonymous_allowed_anything(&self) -> bool {
@@ -255,8 +268,13 @@ impl Auth {
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
             });
-        let claims = bearer.and_then(|b| token::verify(&self.key, b.trim(), now()));
-        let grant = claims.map(|c| Grant::Token(c.access));
+        let claims = bearer
+            .and_then(|b| token::verify(&self.key, b.trim(), now()))
+            .filter(|c| !c.refresh);
+        let grant = claims.map(|c| Grant::Token {
+            user: (!c.sub.is_empty()).then_some(c.sub),
+            access: c.access,
+        });
         let ok = match (&grant, need) {
             (Some(_), Need::Ping) => true,
             (Some(g), n) => g.allows(self, n),
@@ -277,43 +295,152 @@ impl Auth {
             .header("www-authenticate", c))
     }
 
-    /// The `/token` endpoint: checks the caller's basic credentials (none: anonymous) and grants
-    /// the requested scopes as far as the rules allow.
+    /// `GET /token`: checks the caller's basic credentials (none: anonymous) and grants the
+    /// requested scopes as far as the rules allow; with `offline_token=true` an authenticated
+    /// caller also gets a refresh token (what `docker login` keeps as its identity token).
     pub async fn issue_token(
         &self,
         headers: &HeaderMap,
         query: &[(String, String)],
     ) -> Result<Value, ApiError> {
-        let Mode::Token(t) = &self.mode else {
-            return Err(ApiError::new(
-                Code::Unsupported,
-                "this registry issues no tokens",
-            ));
-        };
+        let t = self.token_config()?;
         let user = self.basic_user(headers).await.map_err(|_| {
             ApiError::new(Code::Unauthorized, "token: wrong user name or password").header(
                 "www-authenticate",
                 format!("Basic realm=\"{}\"", self.realm),
             )
         })?;
+        let offline = query
+            .iter()
+            .any(|(k, v)| k == "offline_token" && v == "true");
+        let scopes: Vec<&str> = query
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let mut v = self.grant_json(t, user.as_deref(), &scopes);
+        if let (true, Some(u)) = (offline, &user) {
+            v["refresh_token"] = Value::String(self.refresh_token(t, u));
+        }
+        Ok(v)
+    }
+
+    /// `POST /token`, the OAuth2 form docker's client sends once it has an identity token:
+    /// `grant_type=password` (`username`, `password`) or `grant_type=refresh_token`
+    /// (`refresh_token`), with `scope` (space-separated), `service`, `client_id` and, for a
+    /// password, `access_type=offline` to get a refresh token too.
+    pub async fn issue_token_form(&self, form: &[(String, String)]) -> Result<Value, ApiError> {
+        let t = self.token_config()?;
+        let get = |k: &str| {
+            form.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let denied = |what: &str| {
+            ApiError::new(Code::Unauthorized, format!("token: {what}")).header(
+                "www-authenticate",
+                format!("Basic realm=\"{}\"", self.realm),
+            )
+        };
+        let (user, refresh) = match get("grant_type") {
+            Some("password") => {
+                let (Some(u), Some(p)) = (get("username"), get("password")) else {
+                    return Err(ApiError::new(
+                        Code::Unsupported,
+                        "token: grant_type=password needs username and password",
+                    ));
+                };
+                let h = self.htpasswd.clone().ok_or_else(|| denied("no users"))?;
+                let (u2, p2) = (u.to_string(), p.to_string());
+                let ok = tokio::task::spawn_blocking(move || h.verify(&u2, &p2))
+                    .await
+                    .unwrap_or(false);
+                if !ok {
+                    return Err(denied("wrong user name or password"));
+                }
+                let offline = get("access_type") == Some("offline");
+                (u.to_string(), offline.then(|| self.refresh_token(t, u)))
+            }
+            Some("refresh_token") => {
+                let rt = get("refresh_token").unwrap_or_default();
+                let claims = token::verify(&self.key, rt.trim(), now())
+                    .filter(|c| c.refresh && c.aud == t.service && !c.sub.is_empty())
+                    .ok_or_else(|| denied("invalid or expired refresh token"))?;
+                (claims.sub, Some(rt.to_string()))
+            }
+            other => {
+                return Err(ApiError::new(
+                    Code::Unsupported,
+                    format!(
+                        "token: unsupported grant_type {:?}: use password or refresh_token",
+                        other.unwrap_or("")
+                    ),
+                ))
+            }
+        };
+        let scopes: Vec<&str> = form
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let mut v = self.grant_json(t, Some(&user), &scopes);
+        if let Some(r) = refresh {
+            v["refresh_token"] = Value::String(r);
+        }
+        Ok(v)
+    }
+
+    fn token_config(&self) -> Result<&TokenConfig, ApiError> {
+        match &self.mode {
+            Mode::Token(t) => Ok(t),
+            _ => Err(ApiError::new(
+                Code::Unsupported,
+                "this registry issues no tokens",
+            )),
+        }
+    }
+
+    fn refresh_token(&self, t: &TokenConfig, user: &str) -> String {
+        token::sign(
+            &self.key,
+            &Claims {
+                sub: user.to_string(),
+                aud: t.service.clone(),
+                exp: now() + REFRESH_EXPIRY_SECS,
+                access: Vec::new(),
+                refresh: true,
+            },
+        )
+    }
+
+    /// An access token for what of `scopes` (each a space-separated list) `user` may have.
+    fn grant_json(&self, t: &TokenConfig, user: Option<&str>, scopes: &[&str]) -> Value {
         let mut access = Vec::new();
-        for (_, scope) in query.iter().filter(|(k, _)| k == "scope") {
+        for scope in scopes {
             for s in scope.split(' ') {
                 if let Some(a) = Access::parse(s) {
-                    if let Some(g) = self.grantable(user.as_deref(), a) {
+                    if let Some(g) = self.grantable(user, a) {
                         access.push(g);
                     }
                 }
             }
         }
+        let granted: Vec<String> = access
+            .iter()
+            .map(|a| format!("{}:{}:{}", a.kind, a.name, a.actions.join(",")))
+            .collect();
         let claims = Claims {
-            sub: user.unwrap_or_default(),
+            sub: user.unwrap_or_default().to_string(),
             aud: t.service.clone(),
             exp: now() + t.expiry_secs,
             access,
+            refresh: false,
         };
         let tok = token::sign(&self.key, &claims);
-        Ok(json!({"token": tok, "access_token": tok, "expires_in": t.expiry_secs}))
+        json!({
+            "token": tok, "access_token": tok, "expires_in": t.expiry_secs,
+            "issued_at": rfc3339(now()), "scope": granted.join(" "),
+        })
     }
 
     fn grantable(&self, user: Option<&str>, mut a: Access) -> Option<Access> {
@@ -326,6 +453,28 @@ impl Auth {
             _ => None,
         }
     }
+}
+
+/// Seconds since the epoch as `2024-01-02T03:04:05Z`.
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 fn user_matches(users: &[String], user: Option<&str>) -> bool {
@@ -345,10 +494,10 @@ impl Grant {
             (Grant::User(u), Need::Repo { name, action }) => {
                 auth.rules_allow(u.as_deref(), name, action.as_str())
             }
-            (Grant::Token(acc), Need::Catalog) => acc
+            (Grant::Token { access, .. }, Need::Catalog) => access
                 .iter()
                 .any(|a| a.kind == "registry" && a.name == "catalog"),
-            (Grant::Token(acc), Need::Repo { name, action }) => acc.iter().any(|a| {
+            (Grant::Token { access, .. }, Need::Repo { name, action }) => access.iter().any(|a| {
                 a.kind == "repository"
                     && a.name == name
                     && a.actions.iter().any(|x| x == action.as_str() || x == "*")
@@ -360,8 +509,18 @@ impl Grant {
     pub fn pulls_everything(&self, auth: &Auth) -> bool {
         match self {
             Grant::All => true,
-            Grant::User(u) => auth.catalog_allowed(u.as_deref()),
-            Grant::Token(_) => false,
+            Grant::User(u) => auth.pulls_all(u.as_deref()),
+            Grant::Token { .. } => false,
+        }
+    }
+
+    /// Whether the caller may pull `repo` by the rules (what the catalog lists for them).
+    pub fn may_pull(&self, auth: &Auth, repo: &str) -> bool {
+        match self {
+            Grant::All => true,
+            Grant::User(u) | Grant::Token { user: u, .. } => {
+                auth.rules_allow(u.as_deref(), repo, "pull")
+            }
         }
     }
 }

@@ -38,6 +38,10 @@ pub struct Claims {
     pub aud: String,
     pub exp: u64,
     pub access: Vec<Access>,
+    /// A refresh (identity) token: it only buys access tokens at `POST /token`, and is never
+    /// accepted as an access token itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh: bool,
 }
 
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
@@ -97,6 +101,7 @@ mod tests {
             aud: "svc".into(),
             exp: 100,
             access: vec![Access::parse("repository:a/b:pull,push").unwrap()],
+            refresh: false,
         };
         let t = sign(b"k", &c);
         assert_eq!(verify(b"k", &t, 50).unwrap().access, c.access);

@@ -158,6 +158,25 @@ pub fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// An `application/x-www-form-urlencoded` request body (at most 64 KiB) as pairs.
+pub async fn read_form(
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Vec<(String, String)>, crate::error::ApiError> {
+    use http_body_util::BodyExt;
+    let body = http_body_util::Limited::new(req.into_body(), 64 << 10)
+        .collect()
+        .await
+        .map_err(|e| {
+            crate::error::ApiError::new(
+                crate::error::Code::Unsupported,
+                format!("token: read form: {e}"),
+            )
+        })?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    Ok(query_pairs(Some(text.trim())))
+}
+
 pub fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }

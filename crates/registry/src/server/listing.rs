@@ -65,8 +65,15 @@ pub fn tags(reg: &Registry, name: &str, uri: &Uri) -> Result<Response<Body>, Api
     ))
 }
 
-pub fn catalog(reg: &Registry, uri: &Uri) -> Result<Response<Body>, ApiError> {
-    let (repos, n, more) = page(reg.store.repositories()?, &query_pairs(uri.query()))?;
+/// The repositories the caller may pull (all of them without auth).
+pub fn catalog(
+    reg: &Registry,
+    grant: &crate::auth::Grant,
+    uri: &Uri,
+) -> Result<Response<Body>, ApiError> {
+    let mut visible = reg.store.repositories()?;
+    visible.retain(|r| grant.may_pull(&reg.auth, r));
+    let (repos, n, more) = page(visible, &query_pairs(uri.query()))?;
     let r = json_response(&json!({ "repositories": repos }), "application/json");
     Ok(with_link(r, "/v2/_catalog", &repos, n, more))
 }

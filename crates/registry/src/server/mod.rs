@@ -96,8 +96,13 @@ impl Registry {
         })?;
         let method = req.method().clone();
         if let Route::Token = route {
-            let q = http::query_pairs(req.uri().query());
-            let v = self.auth.issue_token(req.headers(), &q).await?;
+            let v = if method == Method::POST {
+                let form = http::read_form(req).await?;
+                self.auth.issue_token_form(&form).await?
+            } else {
+                let q = http::query_pairs(req.uri().query());
+                self.auth.issue_token(req.headers(), &q).await?
+            };
             return Ok(json_response(&v, "application/json"));
         }
         let need = need(&route, &method)?;
@@ -118,7 +123,7 @@ impl Registry {
                 }
                 Ok(r)
             }
-            (R::Catalog, Method::GET) => listing::catalog(self, req.uri()),
+            (R::Catalog, Method::GET) => listing::catalog(self, &grant, req.uri()),
             (R::Tags { name }, Method::GET) => listing::tags(self, &name, req.uri()),
             (R::Referrers { name, digest }, Method::GET) => {
                 listing::referrers(self, &name, &digest, req.uri())
