@@ -129,7 +129,8 @@ pub async fn kill(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>
 
 pub async fn remove(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>, ApiError> {
     let force = q.flag("force");
-    blocking(move || e.remove(&id, force)).await?;
+    let volumes = q.flag("v");
+    blocking(move || e.remove_with_volumes(&id, force, volumes)).await?;
     Ok(empty(204))
 }
 
@@ -262,7 +263,8 @@ fn list_json(c: &Container) -> serde_json::Value {
         "Labels": c.config["Labels"].as_object().cloned().unwrap_or_default(),
         "State": c.state.status.as_str(), "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config["NetworkMode"].as_str().unwrap_or("default")},
-        "NetworkSettings": {"Networks": {}}, "Mounts": []
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": c.mounts.iter().map(|m| m.to_docker()).collect::<Vec<_>>()
     })
 }
 
@@ -273,7 +275,8 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
         "HostsPath": "", "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
         "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
         "AppArmorProfile": "", "ExecIDs": null, "HostConfig": c.host_config,
-        "GraphDriver": {"Data": null, "Name": "overlay2"}, "Mounts": [], "Config": c.config,
+        "GraphDriver": {"Data": null, "Name": "overlay2"},
+        "Mounts": c.mounts.iter().map(|m| m.to_docker()).collect::<Vec<_>>(), "Config": c.config,
         "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}}
     })
 }

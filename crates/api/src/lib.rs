@@ -14,6 +14,7 @@ mod server;
 mod stream;
 mod system;
 mod version;
+mod volumes;
 
 pub use error::{ApiError, Kind};
 pub use server::{serve, Backends};

@@ -3,7 +3,7 @@
 use crate::error::{ApiError, Kind};
 use crate::query::Query;
 use crate::server::{error, Backends, Body};
-use crate::{containers as c, images, ops, system, version};
+use crate::{containers as c, images, ops, system, version, volumes};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use std::convert::Infallible;
@@ -56,6 +56,11 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
             Some(ops::exec_resize(e, id.to_string(), q).await)
         }
         (&Method::GET, ["exec", id, "json"]) => Some(ops::exec_inspect(e, id.to_string()).await),
+        (&Method::POST, ["volumes", "create"]) => Some(volumes::create(e, req).await),
+        (&Method::POST, ["volumes", "prune"]) => Some(volumes::prune(e, q).await),
+        (&Method::GET, ["volumes"]) => Some(volumes::list(e, q).await),
+        (&Method::GET, ["volumes", name]) => Some(volumes::inspect(e, name.to_string()).await),
+        (&Method::DELETE, ["volumes", name]) => Some(volumes::remove(e, name.to_string(), q).await),
         (&Method::DELETE, ["containers", id]) => Some(c::remove(e, id.to_string(), q).await),
         (&Method::GET, ["images", "json"]) => Some(images::list(e, q).await),
         (&Method::POST, ["images", "prune"]) => Some(images::prune(e, q).await),

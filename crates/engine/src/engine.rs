@@ -231,8 +231,9 @@ impl Engine {
             restart_count: 0,
             log_path: self.store.container_dir(&id).join(format!("{id}-json.log")),
             manually_stopped: false,
+            mounts: Vec::new(),
         };
-        self.store.add(&c)?;
+        let c = crate::volume::attach::add_container(self, c)?;
         self.notify();
         Ok(c)
     }
@@ -273,6 +274,9 @@ impl Engine {
         std::fs::create_dir_all(&bundle).map_err(internal)?;
         #[allow(unused_mut)]
         let mut extras = crate::prepare::StartExtras::default();
+        extras
+            .mounts
+            .extend(crate::volume::attach::start_mounts(self, &c, &rootfs)?);
         let spec = crate::prepare::oci_for(&c, &rootfs, &self.runtime_cgroup_parent(), &extras)
             .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
         let data = serde_json::to_vec_pretty(&spec).map_err(internal)?;
@@ -468,6 +472,7 @@ impl Engine {
         self.release_rootfs(&c.id);
         let _ = std::fs::remove_dir_all(self.exec_dir(&c.id));
         self.store.remove(&c.id)?;
+        crate::volume::attach::on_remove(self, &c, c.host_config["AutoRemove"] == true);
         self.forget_execs(&c.id);
         self.notify();
         Ok(())

@@ -8,3 +8,4 @@ pub mod ops;
 pub mod prepare;
 pub mod shim;
 pub mod spec;
+pub mod volume;

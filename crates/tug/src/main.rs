@@ -47,6 +47,8 @@ enum Command {
     Load(commands::images::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(commands::images::ImportArgs),
+    /// Manage volumes
+    Volume(commands::volume::VolumeCli),
     /// Log in to a registry
     Login(commands::login::LoginArgs),
     /// Log out from a registry
@@ -102,6 +104,7 @@ fn main() {
             Command::Save(a) => commands::images::run(host, |c| commands::images::save(c, a)),
             Command::Load(a) => commands::images::run(host, |c| commands::images::load(c, a)),
             Command::Import(a) => commands::images::run(host, |c| commands::images::import(c, a)),
+            Command::Volume(a) => commands::volume::main(host, a),
         }
     };
     std::process::exit(code);

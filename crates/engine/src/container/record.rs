@@ -104,6 +104,9 @@ pub struct Container {
     pub log_path: PathBuf,
     /// Stopped by a user (restart policies other than `always` then leave it alone).
     pub manually_stopped: bool,
+    /// Binds and volumes, resolved at create (Docker's `MountPoints`).
+    #[serde(default)]
+    pub mounts: Vec<crate::volume::parse::MountPoint>,
 }
 
 impl Container {

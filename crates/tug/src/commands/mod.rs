@@ -6,3 +6,4 @@ pub mod login;
 pub mod registry;
 pub mod runtime;
 pub mod shim;
+pub mod volume;
