@@ -40,6 +40,19 @@ impl std::fmt::Display for Subnet {
     }
 }
 
+impl serde::Serialize for Subnet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Subnet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Subnet, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Subnet {
     type Err = Error;
     /// "10.1.0.0/24"; host bits are cleared as Docker does ("10.1.0.5/24" → 10.1.0.0/24).
