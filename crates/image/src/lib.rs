@@ -24,6 +24,7 @@ mod sys;
 pub use digest::Digest;
 pub use progress::{Progress, ProgressEvent};
 pub use reference::Reference;
+pub use service::commit;
 pub use service::{
     Cause, ImageInfo, ImageService, PullOptions, PushOptions, ServiceConfig, ServiceError,
 };

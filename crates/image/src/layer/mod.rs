@@ -6,6 +6,7 @@
 //! descriptor without following it, so no entry can reach outside the target directory.
 
 mod apply;
+pub mod diff;
 pub mod safe;
 
 pub use apply::{apply, Applied, ApplyOptions, WhiteoutMode};

@@ -6,6 +6,7 @@
 //! removes what a running pull is writing).
 
 mod archive;
+pub mod commit;
 mod images;
 mod pull;
 mod push;
