@@ -173,6 +173,7 @@ pub fn main(a: DaemonCli) -> i32 {
 
 fn run(a: DaemonCli) -> Result<()> {
     let json = a.log_format == "json";
+    let registry_hosts = registry_hosts(&a)?;
     let roots = Roots {
         data: a.data_root.clone(),
         exec: a.exec_root.clone(),
@@ -180,7 +181,6 @@ fn run(a: DaemonCli) -> Result<()> {
     roots.create()?;
     let _lock = roots.lock()?;
     let sockets = socket_paths(&a)?;
-    let registry_hosts = registry_hosts(&a)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
