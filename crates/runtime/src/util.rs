@@ -25,6 +25,29 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     )
 }
 
+/// Seconds since the epoch of an RFC 3339 UTC stamp as [`rfc3339`] writes them (0 for
+/// Docker's zero time or anything before 1970).
+pub fn epoch_secs(ts: &str) -> i64 {
+    let p = |a: usize, b: usize| {
+        ts.get(a..b)
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let (y, m, d) = (p(0, 4), p(5, 7), p(8, 10));
+    let (hh, mm, ss) = (p(11, 13), p(14, 16), p(17, 19));
+    if y < 1970 {
+        return 0;
+    }
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + hh * 3600 + mm * 60 + ss
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -70,5 +93,9 @@ mod tests {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
         assert_eq!(rfc3339(1_798_761_599, 0), "2026-12-31T23:59:59.000000000Z");
+        for secs in [0, 951_782_400, 1_798_761_599, 4_102_444_800] {
+            assert_eq!(epoch_secs(&rfc3339(secs, 7)), secs);
+        }
+        assert_eq!(epoch_secs("0001-01-01T00:00:00Z"), 0);
     }
 }

@@ -41,6 +41,9 @@ pub struct State {
     pub started_at: String,
     pub finished_at: String,
     pub oom_killed: bool,
+    /// With a health check: its status and last probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 impl Default for State {
@@ -53,6 +56,7 @@ impl Default for State {
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
             oom_killed: false,
+            health: None,
         }
     }
 }
@@ -67,7 +71,7 @@ impl State {
 
     /// Docker's `State` object.
     pub fn to_docker(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "Status": self.status.as_str(),
             "Running": self.running(),
             "Paused": self.status == Status::Paused,
@@ -79,7 +83,11 @@ impl State {
             "Error": self.error,
             "StartedAt": self.started_at,
             "FinishedAt": self.finished_at,
-        })
+        });
+        if let Some(h) = &self.health {
+            v["Health"] = serde_json::to_value(h).unwrap_or_default();
+        }
+        v
     }
 }
 

@@ -86,6 +86,12 @@ impl Store {
 
     /// Write a record (new or changed) to disk, then to memory.
     pub fn save(&self, c: &Container) -> Result<(), StoreError> {
+        self.write(c)?;
+        self.lock().insert(c.id.clone(), c.clone());
+        Ok(())
+    }
+
+    fn write(&self, c: &Container) -> Result<(), StoreError> {
         let dir = self.container_dir(&c.id);
         std::fs::create_dir_all(&dir).map_err(|err| StoreError::Io {
             what: "create",
@@ -98,23 +104,21 @@ impl Store {
             what: "write",
             path: path.clone(),
             err: std::io::Error::other(e.to_string()),
-        })?;
-        self.lock().insert(c.id.clone(), c.clone());
-        Ok(())
+        })
     }
 
     /// Add a new container, refusing a name in use (checked and inserted under one lock).
     pub fn add(&self, c: &Container) -> Result<(), StoreError> {
-        {
-            let all = self.lock();
-            if let Some(other) = all.values().find(|o| o.name == c.name) {
-                return Err(StoreError::NameInUse {
-                    name: c.name.trim_start_matches('/').into(),
-                    id: other.id.clone(),
-                });
-            }
+        let mut all = self.lock();
+        if let Some(other) = all.values().find(|o| o.name == c.name) {
+            return Err(StoreError::NameInUse {
+                name: c.name.trim_start_matches('/').into(),
+                id: other.id.clone(),
+            });
         }
-        self.save(c)
+        self.write(c)?;
+        all.insert(c.id.clone(), c.clone());
+        Ok(())
     }
 
     pub fn remove(&self, id: &str) -> Result<(), StoreError> {
@@ -133,23 +137,7 @@ impl Store {
 
     /// Find by full id, name (with or without '/'), or unique id prefix — Docker's order.
     pub fn get(&self, key: &str) -> Result<Container, StoreError> {
-        let all = self.lock();
-        if let Some(c) = all.get(key) {
-            return Ok(c.clone());
-        }
-        let name = format!("/{}", key.trim_start_matches('/'));
-        if let Some(c) = all.values().find(|c| c.name == name) {
-            return Ok(c.clone());
-        }
-        let hits: Vec<&Container> = all
-            .values()
-            .filter(|c| !key.is_empty() && c.id.starts_with(key))
-            .collect();
-        match hits.len() {
-            1 => Ok(hits[0].clone()),
-            0 => Err(StoreError::NotFound(key.to_string())),
-            _ => Err(StoreError::Ambiguous(key.to_string())),
-        }
+        find(&self.lock(), key).cloned()
     }
 
     pub fn list(&self) -> Vec<Container> {
@@ -169,15 +157,19 @@ impl Store {
         id: &str,
         f: impl FnOnce(&mut Container),
     ) -> Result<Container, StoreError> {
-        let mut c = self.get(id)?;
+        // Under the lock from read to write: concurrent updates (a monitor recording an exit,
+        // a health probe) never undo each other, and none resurrects a removed record.
+        let mut all = self.lock();
+        let mut c = find(&all, id)?.clone();
         f(&mut c);
-        self.save(&c)?;
+        self.write(&c)?;
+        all.insert(c.id.clone(), c.clone());
         Ok(c)
     }
 
     /// Give a container a new name, refusing one in use (checked and changed under one lock).
     pub fn rename(&self, id: &str, new_name: &str) -> Result<Container, StoreError> {
-        let all = self.lock();
+        let mut all = self.lock();
         let name = format!("/{}", new_name.trim_start_matches('/'));
         if let Some(other) = all.values().find(|o| o.name == name) {
             return Err(StoreError::NameInUse {
@@ -189,9 +181,29 @@ impl Store {
             .get(id)
             .cloned()
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        drop(all);
         c.name = name;
-        self.save(&c)?;
+        self.write(&c)?;
+        all.insert(c.id.clone(), c.clone());
         Ok(c)
+    }
+}
+
+/// Docker's lookup order: full id, name (with or without '/'), unique id prefix.
+fn find<'a>(all: &'a BTreeMap<String, Container>, key: &str) -> Result<&'a Container, StoreError> {
+    if let Some(c) = all.get(key) {
+        return Ok(c);
+    }
+    let name = format!("/{}", key.trim_start_matches('/'));
+    if let Some(c) = all.values().find(|c| c.name == name) {
+        return Ok(c);
+    }
+    let hits: Vec<&Container> = all
+        .values()
+        .filter(|c| !key.is_empty() && c.id.starts_with(key))
+        .collect();
+    match hits.len() {
+        1 => Ok(hits[0]),
+        0 => Err(StoreError::NotFound(key.to_string())),
+        _ => Err(StoreError::Ambiguous(key.to_string())),
     }
 }
