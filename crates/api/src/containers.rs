@@ -149,19 +149,77 @@ pub async fn inspect(e: Arc<Engine>, id: String) -> Result<Response<Body>, ApiEr
 }
 
 pub async fn list(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError> {
-    let all = q.flag("all");
-    let filters: serde_json::Value = q
-        .get("filters")
-        .and_then(|f| serde_json::from_str(f).ok())
-        .unwrap_or_default();
-    let list = blocking(move || Ok(e.store.list())).await?;
-    let out: Vec<serde_json::Value> = list
-        .iter()
-        .filter(|c| all || c.state.running())
-        .filter(|c| matches_filters(c, &filters))
-        .map(list_json)
-        .collect();
+    let filters: serde_json::Value = match q.get("filters").filter(|f| !f.is_empty()) {
+        Some(f) => serde_json::from_str(f)
+            .map_err(|err| ApiError::invalid(format!("invalid filter: {err}")))?,
+        None => serde_json::Value::Null,
+    };
+    check_filters(&filters)?;
+    let limit = q.int("limit").filter(|l| *l > 0);
+    // As Docker: a limit, or a filter on states, lists stopped containers too.
+    let all = q.flag("all")
+        || limit.is_some()
+        || !filter_values(&filters, "status").is_empty()
+        || !filter_values(&filters, "exited").is_empty();
+    let size = q.flag("size");
+    let out = blocking(move || {
+        let mut list = e.store.list();
+        list.sort_by(|a, b| b.created.cmp(&a.created));
+        // `before`/`since` name containers: resolve them to creation times first.
+        let bound = |key: &str| -> Result<Option<String>, EngineError> {
+            match filter_values(&filters, key).first() {
+                Some(k) => Ok(Some(e.store.get(k)?.created)),
+                None => Ok(None),
+            }
+        };
+        let before = bound("before")?;
+        let since = bound("since")?;
+        let mut out = Vec::new();
+        for c in list.iter().filter(|c| all || c.state.running()) {
+            if before.as_ref().is_some_and(|b| c.created >= *b)
+                || since.as_ref().is_some_and(|s| c.created <= *s)
+                || !matches_filters(c, &filters)
+            {
+                continue;
+            }
+            let mut v = list_json(c);
+            if size {
+                let rw = dir_size(&e.store.container_dir(&c.id).join("rootfs").join("upper"));
+                let image = e.images.inspect(&c.image).map(|i| i.size).unwrap_or(0);
+                v["SizeRw"] = serde_json::json!(rw);
+                v["SizeRootFs"] = serde_json::json!(rw + image);
+            }
+            out.push(v);
+            if limit.is_some_and(|l| out.len() as i64 >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    })
+    .await?;
     Ok(json(200, &out))
+}
+
+/// Bytes used by the files under `dir` (not following symlinks).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for ent in rd.flatten() {
+            let Ok(md) = ent.path().symlink_metadata() else {
+                continue;
+            };
+            if md.is_dir() {
+                stack.push(ent.path());
+            } else {
+                total += md.len();
+            }
+        }
+    }
+    total
 }
 
 /// Values of one filter key, in both forms clients send (`["a"]` or `{"a": true}`).
@@ -173,6 +231,99 @@ fn filter_values(filters: &serde_json::Value, key: &str) -> Vec<String> {
             .collect(),
         serde_json::Value::Object(o) => o.keys().cloned().collect(),
         _ => Vec::new(),
+    }
+}
+
+const FILTERS: [&str; 15] = [
+    "ancestor",
+    "before",
+    "expose",
+    "exited",
+    "health",
+    "id",
+    "isolation",
+    "is-task",
+    "label",
+    "name",
+    "network",
+    "publish",
+    "since",
+    "status",
+    "volume",
+];
+const STATES: [&str; 7] = [
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
+/// Docker's 400s for filters it does not know or values it cannot use.
+fn check_filters(filters: &serde_json::Value) -> Result<(), ApiError> {
+    let Some(map) = filters.as_object() else {
+        return Ok(());
+    };
+    for key in map.keys() {
+        if !FILTERS.contains(&key.as_str()) {
+            return Err(ApiError::invalid(format!("invalid filter '{key}'")));
+        }
+    }
+    for v in filter_values(filters, "status") {
+        if !STATES.contains(&v.as_str()) {
+            return Err(ApiError::invalid(format!("invalid filter 'status={v}'")));
+        }
+    }
+    for v in filter_values(filters, "exited") {
+        if v.parse::<i32>().is_err() {
+            return Err(ApiError::invalid(format!("invalid filter 'exited={v}'")));
+        }
+    }
+    for v in filter_values(filters, "health") {
+        if !matches!(v.as_str(), "starting" | "healthy" | "unhealthy" | "none") {
+            return Err(ApiError::invalid(format!(
+                "Unrecognised filter value for health: {v}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Docker matches names with a regular expression; tug takes the common forms: a
+/// substring, optionally anchored with `^` and/or `$`.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    let (start, p) = match pattern.strip_prefix('^') {
+        Some(p) => (true, p),
+        None => (false, pattern),
+    };
+    let (end, p) = match p.strip_suffix('$') {
+        Some(p) => (true, p),
+        None => (false, p),
+    };
+    let with_slash = format!("/{}", name.trim_start_matches('/'));
+    [with_slash.as_str(), name.trim_start_matches('/')]
+        .iter()
+        .any(|n| match (start, end) {
+            (true, true) => *n == p,
+            (true, false) => n.starts_with(p),
+            (false, true) => n.ends_with(p),
+            (false, false) => n.contains(p),
+        })
+}
+
+/// `80`, `80/tcp`, `8000-8001/udp` against a `port/proto` key.
+fn port_matches(filter: &str, key: &str) -> bool {
+    let (ports, proto) = filter.split_once('/').unwrap_or((filter, "tcp"));
+    let (kp, kproto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let Ok(kp) = kp.parse::<u32>() else {
+        return false;
+    };
+    let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+    match (a.parse::<u32>(), b.parse::<u32>()) {
+        (Ok(a), Ok(b)) => proto == kproto && (a..=b).contains(&kp),
+        _ => false,
     }
 }
 
@@ -188,15 +339,84 @@ fn matches_filters(c: &Container, filters: &serde_json::Value) -> bool {
         let vals = filter_values(filters, key);
         vals.is_empty() || vals.iter().any(|v| f(v))
     };
-    label_ok
-        && any("name", &|v| {
-            c.name
-                .trim_start_matches('/')
-                .contains(v.trim_start_matches('/'))
+    let state = c.state.to_docker();
+    let health = state["Health"]["Status"].as_str().unwrap_or("none");
+    let network = match c.host_config["NetworkMode"].as_str().unwrap_or("default") {
+        "default" | "" => "bridge",
+        n => n,
+    };
+    let mounts: Vec<serde_json::Value> = c.mounts.iter().map(|m| m.to_docker()).collect();
+    let exposed: Vec<String> = c.config["ExposedPorts"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let published: Vec<String> = c.host_config["PortBindings"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .flat_map(|b| b.as_array().cloned().unwrap_or_default())
+                .filter_map(|b| {
+                    b["HostPort"]
+                        .as_str()
+                        .filter(|p| !p.is_empty())
+                        .map(String::from)
+                })
+                .collect()
         })
+        .unwrap_or_default();
+    label_ok
+        && any("name", &|v| name_matches(v, &c.name))
         && any("id", &|v| c.id.starts_with(v))
         && any("status", &|v| v == c.state.status.as_str())
-        && any("ancestor", &|v| c.image_name == v || c.image.contains(v))
+        && any("exited", &|v| {
+            c.state.status == Status::Exited && v.parse::<i32>().ok() == Some(c.state.exit_code)
+        })
+        && any("health", &|v| v == health)
+        && any("ancestor", &|v| {
+            c.image_name == v
+                || c.image_name == format!("{v}:latest")
+                || c.image.contains(v.trim_start_matches("sha256:"))
+        })
+        && any("network", &|v| v == network)
+        && any("volume", &|v| {
+            mounts
+                .iter()
+                .any(|m| m["Name"] == v || m["Source"] == v || m["Destination"] == v)
+        })
+        && any("expose", &|v| exposed.iter().any(|k| port_matches(v, k)))
+        && any("publish", &|v| {
+            published
+                .iter()
+                .any(|p| port_matches(v, &format!("{p}/tcp")) || v.split('/').next() == Some(p))
+        })
+        && any("is-task", &|v| v == "false")
+        && any("isolation", &|v| v == "default" || v.is_empty())
+}
+
+/// `POST /containers/{id}/resize?h=&w=`.
+pub async fn resize(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>, ApiError> {
+    let dim = |k: &str| -> Result<u16, ApiError> {
+        match q.get(k) {
+            None | Some("") => Ok(0),
+            Some(v) => v
+                .parse::<u16>()
+                .map_err(|_| ApiError::invalid(format!("invalid resize {k}: {v:?}"))),
+        }
+    };
+    let (h, w) = (dim("h")?, dim("w")?);
+    blocking(move || e.resize(&id, h, w)).await?;
+    Ok(empty(200))
+}
+
+/// `POST /containers/{id}/update`: resources and restart policy.
+pub async fn update(
+    e: Arc<Engine>,
+    id: String,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body = read_json(req).await?;
+    let warnings = blocking(move || e.update(&id, &body)).await?;
+    Ok(json(200, &serde_json::json!({"Warnings": warnings})))
 }
 
 /// Seconds since the epoch of one of our RFC 3339 UTC stamps.

@@ -37,6 +37,12 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
             Some(c::restart(e, id.to_string(), q).await)
         }
         (&Method::POST, ["containers", id, "kill"]) => Some(c::kill(e, id.to_string(), q).await),
+        (&Method::POST, ["containers", id, "resize"]) => {
+            Some(c::resize(e, id.to_string(), q).await)
+        }
+        (&Method::POST, ["containers", id, "update"]) => {
+            Some(c::update(e, id.to_string(), req).await)
+        }
         (&Method::POST, ["containers", id, "pause"]) => Some(ops::pause(e, id.to_string()).await),
         (&Method::POST, ["containers", id, "unpause"]) => {
             Some(ops::unpause(e, id.to_string()).await)

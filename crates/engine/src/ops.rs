@@ -461,6 +461,146 @@ impl Engine {
     }
 }
 
+/// The HostConfig fields `POST /containers/{id}/update` may change.
+const UPDATABLE: [&str; 14] = [
+    "BlkioWeight",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpuShares",
+    "NanoCpus",
+    "CpusetCpus",
+    "CpusetMems",
+    "Memory",
+    "MemoryReservation",
+    "MemorySwap",
+    "PidsLimit",
+    "RestartPolicy",
+];
+
+/// Docker's update leaves a field alone when the request has its zero value.
+fn is_unset(key: &str, v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => true,
+        serde_json::Value::Number(n) => key != "PidsLimit" && n.as_f64() == Some(0.0),
+        serde_json::Value::String(s) => s.is_empty(),
+        serde_json::Value::Object(o) => o
+            .get("Name")
+            .and_then(|n| n.as_str())
+            .is_none_or(str::is_empty),
+        _ => false,
+    }
+}
+
+impl Engine {
+    /// Resize a container's terminal (a no-op without one).
+    pub fn resize(&self, key: &str, height: u16, width: u16) -> Result<()> {
+        let c = self.running_container(key)?;
+        if !c.tty() || height == 0 || width == 0 {
+            return Ok(());
+        }
+        self.shim(&c.id)
+            .resize(height, width)
+            .map_err(|e| internal(format!("Cannot resize container {}: {e}", c.id)))
+    }
+
+    /// Docker's `update`: new resource limits (and restart policy) recorded in the container's
+    /// HostConfig and, on a running container, applied to its cgroup through the runtime.
+    /// Returns the warnings.
+    pub fn update(&self, key: &str, body: &serde_json::Value) -> Result<Vec<String>> {
+        let c = self.store.get(key)?;
+        let mut hc = c.host_config.clone();
+        if !hc.is_object() {
+            hc = serde_json::json!({});
+        }
+        for k in UPDATABLE {
+            if let Some(v) = body.get(k).filter(|v| !is_unset(k, v)) {
+                hc[k] = v.clone();
+            }
+        }
+        let old = &c.host_config;
+        let new_memory = body.get("Memory").and_then(|v| v.as_i64()).unwrap_or(0);
+        let new_swap = body.get("MemorySwap").and_then(|v| v.as_i64()).unwrap_or(0);
+        let old_swap = old["MemorySwap"].as_i64().unwrap_or(0);
+        if new_memory > 0 && new_swap == 0 && old_swap > 0 && new_memory > old_swap {
+            return Err(EngineError::new(
+                Kind::Invalid,
+                "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time",
+            ));
+        }
+        if body
+            .get("RestartPolicy")
+            .is_some_and(|v| !is_unset("RestartPolicy", v))
+            && old["AutoRemove"].as_bool() == Some(true)
+            && hc["RestartPolicy"]["Name"]
+                .as_str()
+                .is_some_and(|n| n != "no")
+        {
+            return Err(EngineError::new(
+                Kind::Invalid,
+                "Restart policy cannot be updated because AutoRemove is enabled for the container",
+            ));
+        }
+        let typed: crate::spec::HostConfig = serde_json::from_value(hc.clone())
+            .map_err(|e| EngineError::new(Kind::Invalid, format!("invalid update: {e}")))?;
+        let invalid = |e: crate::spec::SpecError| EngineError::new(Kind::Invalid, e.to_string());
+        let memory = crate::spec::resources::memory(&typed).map_err(invalid)?;
+        let cpu = crate::spec::resources::cpu(&typed).map_err(invalid)?;
+        let pids = crate::spec::resources::pids(&typed);
+        if c.state.running() {
+            let mut r = serde_json::json!({});
+            if let Some(m) = memory {
+                r["memory"] = serde_json::to_value(m).map_err(internal)?;
+            }
+            if let Some(cpu) = cpu {
+                r["cpu"] = serde_json::to_value(cpu).map_err(internal)?;
+            }
+            if let Some(p) = pids {
+                r["pids"] = serde_json::to_value(p).map_err(internal)?;
+            }
+            if typed.blkio_weight > 0 {
+                r["blockIO"] = serde_json::json!({"weight": typed.blkio_weight});
+            }
+            self.runtime_update(&c.id, &r)?;
+        }
+        self.store.update(&c.id, |c| c.host_config = hc.clone())?;
+        self.notify();
+        Ok(Vec::new())
+    }
+
+    /// `tug runtime update --resources - ID` with `resources` (OCI LinuxResources JSON).
+    fn runtime_update(&self, id: &str, resources: &serde_json::Value) -> Result<()> {
+        use std::io::Write;
+        let mut child = Command::new(&self.exe)
+            .arg("runtime")
+            .arg("--root")
+            .arg(self.runtime_root())
+            .arg("update")
+            .arg("--resources")
+            .arg("-")
+            .arg(id)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| internal(format!("Cannot update container {id}: {e}")))?;
+        if let Some(mut i) = child.stdin.take() {
+            let _ = i.write_all(resources.to_string().as_bytes());
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| internal(format!("Cannot update container {id}: {e}")))?;
+        if !out.status.success() {
+            return Err(internal(format!(
+                "Cannot update container {id}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// One stats reading.
 #[derive(Debug, Clone)]
 pub struct StatsSample {

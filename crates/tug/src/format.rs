@@ -269,8 +269,11 @@ pub fn json(v: &Value) -> String {
 
 /// Go's text/tabwriter as docker uses it: minwidth 10, padding 3, spaces.
 pub fn tabwrite(text: &str) -> String {
-    const MIN: usize = 10;
-    const PAD: usize = 3;
+    tabwrite_with(text, 10, 3)
+}
+
+/// Go's text/tabwriter with a given minimum cell width and padding (spaces).
+pub fn tabwrite_with(text: &str, min: usize, pad: usize) -> String {
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     let ncols = lines.iter().map(|l| l.len()).max().unwrap_or(0);
     // widths[line][col] for the tab-terminated cells; a column block is a run of
@@ -284,9 +287,9 @@ pub fn tabwrite(text: &str) -> String {
                 continue;
             }
             let start = i;
-            let mut w = MIN;
+            let mut w = min;
             while i < lines.len() && lines[i].len() > col + 1 {
-                w = w.max(lines[i][col].chars().count() + PAD);
+                w = w.max(lines[i][col].chars().count() + pad);
                 i += 1;
             }
             for row in widths.iter_mut().take(i).skip(start) {
@@ -501,6 +504,18 @@ pub fn indent_json(raw: &str, base: usize) -> String {
     out
 }
 
+/// docker's `units.BytesSize`: binary units, `%.4g`.
+pub fn bytes_size(size: f64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut s = size;
+    let mut i = 0;
+    while s >= 1024.0 && i < UNITS.len() - 1 {
+        s /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", go_g(s, 4), UNITS[i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,6 +529,8 @@ mod tests {
         assert_eq!(human_size(12_345.0), "12.3kB");
         assert_eq!(human_size(999_999.0), "1e+03kB");
         assert_eq!(human_size4(1_989_120.0), "1.989MB");
+        assert_eq!(bytes_size(180_224.0), "176KiB");
+        assert_eq!(bytes_size(25_275_240_000.0), "23.54GiB");
     }
 
     #[test]

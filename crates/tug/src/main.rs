@@ -47,6 +47,10 @@ enum Command {
     Load(commands::images::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(commands::images::ImportArgs),
+    /// Manage containers
+    Container(commands::container::ContainerCli),
+    #[command(flatten)]
+    Containers(commands::container::Verb),
     /// Manage volumes
     Volume(commands::volume::VolumeCli),
     /// Log in to a registry
@@ -57,12 +61,41 @@ enum Command {
 
 /// Verbs after which the runtime touches a container's namespaces: those re-execute from a
 /// sealed copy of the binary first (see runtime::selfexe).
+/// Only the runtime (`tug runtime …`, or the binary as `tug-runc`) and `tug shim` qualify:
+/// the client verbs `tug run/create/exec` talk to the daemon and stay fast.
 fn needs_sealed_exe(args: &[String]) -> bool {
-    args.iter()
-        .skip(1)
-        .take(8)
-        // `shim` too: it creates the daemon's containers in-process (their init is its fork).
-        .any(|a| matches!(a.as_str(), "create" | "run" | "exec" | "shim"))
+    let argv0 = args
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a))
+        .unwrap_or("");
+    let runtime_verb = |rest: &[String]| {
+        rest.iter()
+            .take(8)
+            .any(|a| matches!(a.as_str(), "create" | "run" | "exec"))
+    };
+    if argv0 == "tug-runc" {
+        return runtime_verb(args.get(1..).unwrap_or(&[]));
+    }
+    // The first word that is not an option (nor an option's value) is the command.
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "-H" || a == "--host" {
+            i += 2;
+            continue;
+        }
+        if a.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        return match a {
+            // `shim` creates the daemon's containers in-process (their init is its fork).
+            "shim" => true,
+            "runtime" => runtime_verb(&args[i + 1..]),
+            _ => false,
+        };
+    }
+    false
 }
 
 fn main() {
@@ -85,7 +118,7 @@ fn main() {
     let code = if argv0 == "tug-runc" {
         commands::runtime::main(commands::runtime::RuntimeCli::parse())
     } else {
-        let cli = Cli::parse();
+        let cli = Cli::try_parse().unwrap_or_else(|e| commands::container::usage_exit(e, &args));
         let host = cli.host.as_deref();
         match cli.command {
             Command::Runtime(r) => commands::runtime::main(r),
@@ -104,6 +137,8 @@ fn main() {
             Command::Save(a) => commands::images::run(host, |c| commands::images::save(c, a)),
             Command::Load(a) => commands::images::run(host, |c| commands::images::load(c, a)),
             Command::Import(a) => commands::images::run(host, |c| commands::images::import(c, a)),
+            Command::Container(a) => commands::container::container(host, a),
+            Command::Containers(v) => commands::container::main(host, v),
             Command::Volume(a) => commands::volume::main(host, a),
         }
     };

@@ -7,6 +7,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
+pub mod hijack;
+pub mod term;
+
 pub const DEFAULT_HOST: &str = "unix:///run/tug/tug.sock";
 
 /// A failure already worded for the user (printed as is, exit 1).
@@ -25,6 +28,7 @@ pub fn fail<T>(msg: impl Into<String>) -> Result<T> {
     Err(Fail(msg.into()))
 }
 
+#[derive(Clone)]
 pub struct Client {
     shown: String,
     sock: PathBuf,
@@ -65,22 +69,133 @@ impl Client {
         body: Option<&mut dyn Read>,
     ) -> Result<Response> {
         let mut s = self.connect()?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: tug-cli/{}\r\nConnection: close\r\n",
-            env!("CARGO_PKG_VERSION")
-        );
+        let mut head = self.head(method, path);
         if body.is_some() {
             head.push_str("Content-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n");
         } else if method == "POST" {
             head.push_str("Content-Length: 0\r\n");
         }
         head.push_str("\r\n");
-        let io = |e: std::io::Error| Fail(format!("error during connect: {e}"));
-        s.write_all(head.as_bytes()).map_err(io)?;
+        s.write_all(head.as_bytes()).map_err(io_fail)?;
         if let Some(b) = body {
             // A daemon that refuses early closes its side: stop sending, read the answer.
             let _ = send_chunked(&mut s, b);
         }
+        read_response(s)
+    }
+
+    fn head(&self, method: &str, path: &str) -> String {
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: tug-cli/{}\r\nConnection: close\r\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    }
+
+    /// Send a request with a JSON body.
+    pub fn request_json(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Response> {
+        let mut s = self.connect()?;
+        let data = body.to_string();
+        let mut head = self.head(method, path);
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            data.len()
+        ));
+        head.push_str(&data);
+        s.write_all(head.as_bytes()).map_err(io_fail)?;
+        read_response(s)
+    }
+
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+        let r = self.request_json("POST", path, body)?;
+        let mut b = Vec::new();
+        let mut r = r;
+        r.read_to_end(&mut b)
+            .map_err(|e| Fail(format!("error reading response: {e}")))?;
+        if b.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&b).map_err(|e| Fail(format!("error decoding response: {e}")))
+    }
+
+    /// Send a request whose answer may have no body worth reading (204/304).
+    pub fn post(&self, path: &str) -> Result<()> {
+        let mut r = self.request("POST", path, None)?;
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+        Ok(())
+    }
+
+    /// Upgrade a request to a raw bidirectional stream (attach, exec start): the socket once
+    /// the daemon answered `101 UPGRADED` (or `200`, as older daemons do).
+    pub fn hijack(&self, path: &str, body: Option<&serde_json::Value>) -> Result<UnixStream> {
+        let mut s = self.connect()?;
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: tug-cli/{}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        let data = body.map(|b| b.to_string()).unwrap_or_default();
+        if body.is_some() {
+            head.push_str("Content-Type: application/json\r\n");
+        } else {
+            head.push_str("Content-Type: text/plain\r\n");
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n{data}", data.len()));
+        s.write_all(head.as_bytes()).map_err(io_fail)?;
+        // Read the head byte by byte: what follows it is the stream, not to be buffered away.
+        let mut raw = Vec::new();
+        let mut b = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            match s.read(&mut b).map_err(io_fail)? {
+                0 => break,
+                _ => raw.push(b[0]),
+            }
+        }
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| Fail(format!("error during connect: bad response {text:?}")))?;
+        if status >= 400 {
+            let len = text
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            let _ = s.read_exact(&mut body);
+            let body = String::from_utf8_lossy(&body);
+            return Err(Fail(format!(
+                "Error response from daemon: {}",
+                error_message(&body)
+            )));
+        }
+        Ok(s)
+    }
+}
+
+fn io_fail(e: std::io::Error) -> Fail {
+    Fail(format!("error during connect: {e}"))
+}
+
+fn error_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(String::from))
+        .unwrap_or_else(|| text.trim().to_string())
+}
+
+fn read_response(s: UnixStream) -> Result<Response> {
+    {
+        let io = io_fail;
         let mut r = BufReader::new(s);
         let mut line = String::new();
         r.read_line(&mut line).map_err(io)?;
@@ -120,15 +235,14 @@ impl Client {
         if status >= 400 {
             let mut text = String::new();
             let _ = resp.read_to_string(&mut text);
-            let msg = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(String::from))
-                .unwrap_or_else(|| text.trim().to_string());
+            let msg = error_message(&text);
             return Err(Fail(format!("Error response from daemon: {msg}")));
         }
         Ok(resp)
     }
+}
 
+impl Client {
     pub fn get_json(&self, path: &str) -> Result<serde_json::Value> {
         self.request("GET", path, None)?.json()
     }

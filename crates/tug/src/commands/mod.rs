@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod container;
 pub mod daemon;
 pub mod images;
 pub mod login;
