@@ -3,6 +3,7 @@
 //! error bodies, and the streams (hijacked attach/exec, chunked logs, JSON progress). Route
 //! groups talk to narrow backend traits; no business logic lives here.
 
+mod archive;
 mod containers;
 mod error;
 mod images;

@@ -3,7 +3,7 @@
 use crate::error::{ApiError, Kind};
 use crate::query::Query;
 use crate::server::{error, Backends, Body};
-use crate::{containers as c, images, ops, system, version, volumes};
+use crate::{archive, containers as c, images, ops, system, version, volumes};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use std::convert::Infallible;
@@ -62,6 +62,19 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
             Some(ops::exec_resize(e, id.to_string(), q).await)
         }
         (&Method::GET, ["exec", id, "json"]) => Some(ops::exec_inspect(e, id.to_string()).await),
+        (&Method::HEAD, ["containers", id, "archive"]) => {
+            Some(archive::head(e, id.to_string(), q).await)
+        }
+        (&Method::GET, ["containers", id, "archive"]) => {
+            Some(archive::get(e, id.to_string(), q).await)
+        }
+        (&Method::PUT, ["containers", id, "archive"]) => {
+            Some(archive::put(e, id.to_string(), q, req).await)
+        }
+        (&Method::GET, ["containers", id, "export"]) => Some(archive::export(e, id.to_string()).await),
+        (&Method::GET, ["containers", id, "changes"]) => {
+            Some(archive::changes(e, id.to_string()).await)
+        }
         (&Method::POST, ["volumes", "create"]) => Some(volumes::create(e, req).await),
         (&Method::POST, ["volumes", "prune"]) => Some(volumes::prune(e, q).await),
         (&Method::GET, ["volumes"]) => Some(volumes::list(e, q).await),

@@ -1,6 +1,7 @@
 //! tug's engine: container records and lifecycle, exec, logs, volumes, events, restart
 //! policies, health checks, and the shim that watches over each running container.
 
+pub mod archive;
 pub mod container;
 pub mod daemon;
 pub mod engine;

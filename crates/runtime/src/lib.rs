@@ -17,7 +17,7 @@ mod namespaces;
 pub mod process;
 mod rootfs;
 mod seccomp;
-mod securepath;
+pub mod securepath;
 pub mod selfexe;
 pub mod spec;
 pub mod state;
