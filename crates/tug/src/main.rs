@@ -53,6 +53,10 @@ enum Command {
     Containers(commands::container::Verb),
     /// Manage volumes
     Volume(commands::volume::VolumeCli),
+    /// Export a container's filesystem as a tar archive
+    Export(commands::cp::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commands::cp::DiffArgs),
     /// Log in to a registry
     Login(commands::login::LoginArgs),
     /// Log out from a registry
@@ -140,6 +144,8 @@ fn main() {
             Command::Container(a) => commands::container::container(host, a),
             Command::Containers(v) => commands::container::main(host, v),
             Command::Volume(a) => commands::volume::main(host, a),
+            Command::Export(a) => commands::images::run(host, |c| commands::cp::export(c, a)),
+            Command::Diff(a) => commands::images::run(host, |c| commands::cp::diff(c, a)),
         }
     };
     std::process::exit(code);

@@ -239,4 +239,21 @@ fn export_and_diff() {
         .output()
         .unwrap();
     assert_eq!(stdout(&x), "conf\ny\n");
+    // tug's own verbs print and write the same.
+    let tug = |args: &[&str]| {
+        let o = Command::new(TUG)
+            .env_remove("DOCKER_HOST")
+            .arg("-H")
+            .arg(format!("unix://{}", d.sock().display()))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "tug {args:?}: {}", stderr(&o));
+        o.stdout
+    };
+    assert_eq!(String::from_utf8(tug(&["diff", "e1"])).unwrap(), diff);
+    let mine = t.path().join("mine.tar");
+    tug(&["export", "-o", mine.to_str().unwrap(), "e1"]);
+    let list = Command::new("tar").arg("tf").arg(&mine).output().unwrap();
+    assert_eq!(stdout(&list), names);
 }

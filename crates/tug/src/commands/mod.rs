@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod container;
+pub mod cp;
 pub mod daemon;
 pub mod images;
 pub mod login;
