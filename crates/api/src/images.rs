@@ -904,6 +904,35 @@ mod tests {
     use std::io::Write;
 
     #[test]
+    fn until_values_and_reference_patterns() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert_eq!(parse_until("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(parse_until("1700000000.5").unwrap(), 1_700_000_000);
+        assert_eq!(parse_until("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000);
+        assert!((parse_until("1h").unwrap() - (now - 3600)).abs() <= 2);
+        assert!((parse_until("2h30m").unwrap() - (now - 9000)).abs() <= 2);
+        for bad in ["soon", "h", "10x", "1h5"] {
+            assert!(parse_until(bad).is_err(), "{bad}");
+        }
+        assert!(reference_matches("busybox", "busybox:latest"));
+        assert!(reference_matches("busybox:lat*", "busybox:latest"));
+        assert!(reference_matches("tug/*", "tug/bb:v1"));
+        assert!(!reference_matches("*", "tug/bb:v1"));
+        assert!(!reference_matches("busy", "busybox:latest"));
+        let q = Query::parse(Some(
+            "filters=%7B%22dangling%22%3A%7B%22true%22%3Atrue%7D%7D",
+        ));
+        let f = parse_filters(&q, &["dangling"]).unwrap();
+        assert_eq!(dangling_filter(&f).unwrap(), Some(true));
+        let q = Query::parse(Some("filters=%7B%22nope%22%3A%5B%22x%22%5D%7D"));
+        let e = parse_filters(&q, &["dangling"]).unwrap_err();
+        assert_eq!(e.message(), "invalid filter 'nope'");
+    }
+
+    #[test]
     fn channel_writer_buffers_and_reports_start() {
         let (tx, mut rx) = tokio::sync::mpsc::channel(8);
         let (s, mut started) = tokio::sync::oneshot::channel();

@@ -31,6 +31,11 @@ impl ImageService {
 
     fn gc_inner(&self, extra_roots: &[Digest]) -> Result<GcReport, Cause> {
         let _lock = self.gc_lock_blocking(true)?;
+        self.sweep(extra_roots)
+    }
+
+    /// Mark and sweep; the caller holds the GC lock exclusively.
+    fn sweep(&self, extra_roots: &[Digest]) -> Result<GcReport, Cause> {
         let (blobs, chains) = self.mark(extra_roots)?;
         let mut report = GcReport::default();
         let content = self.content();
@@ -174,6 +179,8 @@ impl ImageService {
         in_use: &[Digest],
     ) -> Result<PruneReport, ServiceError> {
         let err = |c| ServiceError::new("prune", "images", c);
+        // One critical section: no pull adds content between choosing and sweeping.
+        let _lock = self.gc_lock_blocking(true).map_err(err)?;
         let roots = self.roots_of(in_use);
         let infos = self.list()?;
         let mut groups: std::collections::BTreeMap<Digest, Vec<&crate::ImageInfo>> =
@@ -227,7 +234,7 @@ impl ImageService {
                 })
                 .map_err(err)?;
         }
-        report.gc = self.gc(&roots)?;
+        report.gc = self.sweep(&roots).map_err(err)?;
         report.space_reclaimed = report.gc.bytes_freed;
         Ok(report)
     }
@@ -249,5 +256,27 @@ impl ImageService {
             }
         }
         roots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_filters() {
+        let labels = std::collections::HashMap::from([("team".to_string(), "blue".to_string())]);
+        let m = |s: &str, neg: bool| LabelFilter::parse(s, neg).matches(&labels);
+        assert!(m("team", false));
+        assert!(m("team=blue", false));
+        assert!(!m("team=red", false));
+        assert!(!m("owner", false));
+        assert!(!m("team", true));
+        assert!(m("team=red", true));
+        assert!(m("owner", true));
+        assert_eq!(
+            LabelFilter::parse("a=b=c", false).value.as_deref(),
+            Some("b=c")
+        );
     }
 }

@@ -467,6 +467,82 @@ mod tests {
     }
 
     #[test]
+    fn registry_auth_headers_decode_as_docker_sends_them() {
+        let a = AuthConfig {
+            username: "ann".into(),
+            password: "p?>w".into(),
+            server_address: "127.0.0.1:5000".into(),
+            ..Default::default()
+        };
+        let h = a.to_header();
+        assert!(!h.contains('+') && !h.contains('/'), "base64url: {h}");
+        assert_eq!(AuthConfig::from_header(&h).unwrap(), Some(a.clone()));
+        let unpadded = h.trim_end_matches('=');
+        assert_eq!(AuthConfig::from_header(unpadded).unwrap(), Some(a.clone()));
+        // docker's config-file form: only `auth`.
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE.encode(s);
+        let only_auth = b64(r#"{"auth":"YW5uOnM6cw=="}"#);
+        let got = AuthConfig::from_header(&only_auth).unwrap().unwrap();
+        assert_eq!(
+            (got.username.as_str(), got.password.as_str()),
+            ("ann", "s:s")
+        );
+        // Anonymous: nothing, `{}`, or empty fields.
+        assert_eq!(AuthConfig::from_header("").unwrap(), None);
+        assert_eq!(AuthConfig::from_header(&b64("{}")).unwrap(), None);
+        assert_eq!(
+            AuthConfig::from_header(&b64(r#"{"serveraddress":"x"}"#)).unwrap(),
+            None
+        );
+        let e = AuthConfig::from_header("!!").unwrap_err();
+        assert!(e.to_string().starts_with("invalid X-Registry-Auth header"));
+        assert!(AuthConfig::from_header(&b64("[1]")).is_err());
+        assert!(
+            !format!("{a:?}").contains("p?>w"),
+            "debug hides the password"
+        );
+        // Different callers, different cache identities.
+        let other = AuthConfig {
+            password: "other".into(),
+            ..a.clone()
+        };
+        assert_ne!(a.identity(), other.identity());
+        assert!(!a.identity().contains("p?>w"));
+    }
+
+    #[test]
+    fn server_addresses_name_hosts() {
+        assert_eq!(server_host(""), "docker.io");
+        assert_eq!(server_host("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(server_host("docker.io"), "docker.io");
+        assert_eq!(server_host("http://127.0.0.1:5000/"), "127.0.0.1:5000");
+        assert_eq!(server_host("reg.lan:5000"), "reg.lan:5000");
+    }
+
+    #[test]
+    fn identity_tokens_are_saved_in_docker_form() {
+        let t = tempfile::tempdir().unwrap();
+        let s = CredentialStore::new(t.path().join("config.json"));
+        let a = AuthConfig {
+            username: "ann".into(),
+            password: "secret".into(),
+            identity_token: "refresh-me".into(),
+            ..Default::default()
+        };
+        s.set_auth("127.0.0.1:5000", &a).unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(t.path().join("config.json")).unwrap()).unwrap();
+        let e = &raw["auths"]["127.0.0.1:5000"];
+        assert_eq!(e["auth"], "YW5uOg==", "user name only, no password");
+        assert_eq!(e["identitytoken"], "refresh-me");
+        let back = s.get_auth("127.0.0.1:5000").unwrap().unwrap();
+        assert_eq!(back.username, "ann");
+        assert_eq!(back.password, "");
+        assert_eq!(back.identity_token, "refresh-me");
+        assert_eq!(s.get_auth("elsewhere").unwrap(), None);
+    }
+
+    #[test]
     fn credentials_round_trip_in_docker_format() {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("config.json");
