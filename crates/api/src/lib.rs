@@ -4,6 +4,7 @@
 //! groups talk to narrow backend traits; no business logic lives here.
 
 mod archive;
+mod build;
 mod containers;
 mod error;
 mod images;

@@ -81,6 +81,7 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
         (&Method::GET, ["volumes", name]) => Some(volumes::inspect(e, name.to_string()).await),
         (&Method::DELETE, ["volumes", name]) => Some(volumes::remove(e, name.to_string(), q).await),
         (&Method::DELETE, ["containers", id]) => Some(c::remove(e, id.to_string(), q).await),
+        (&Method::POST, ["build"]) => Some(crate::build::build(e, q, req).await),
         (&Method::GET, ["images", "json"]) => Some(images::list(e, q).await),
         (&Method::POST, ["images", "prune"]) => Some(images::prune(e, q).await),
         (&Method::POST, ["auth"]) => Some(system::auth(e, req).await),

@@ -130,6 +130,8 @@ pub struct BuildOptions {
 pub enum Event<'a> {
     /// A line of progress (ends with a newline).
     Line(&'a str),
+    /// The built image's ID (`sha256:…`), just before the closing lines.
+    Id(&'a str),
 }
 
 /// The result of a build.
@@ -554,6 +556,7 @@ impl Builder {
             .images
             .create_image(&st.config, &st.layers, &r.opts.tags)?;
         let id = rec.config.clone();
+        (r.out)(Event::Id(&id.to_string()));
         r.line(&format!("Successfully built {}\n", &id.hex()[..12]));
         for t in &r.opts.tags {
             let shown = image::Reference::parse(t)
@@ -1303,7 +1306,6 @@ impl Run<'_> {
                 "terminal": false, "args": args, "env": env, "cwd": cwd,
                 "user": {"uid": uid, "gid": gid, "additionalGids": groups},
                 "capabilities": {"bounding": CAPS, "effective": CAPS, "permitted": CAPS},
-                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576u64, "soft": 1048576u64}],
                 "noNewPrivileges": false,
             },
             "mounts": mounts,

@@ -47,6 +47,8 @@ enum Command {
     Load(commands::images::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(commands::images::ImportArgs),
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
     /// Manage containers
     Container(commands::container::ContainerCli),
     #[command(flatten)]
@@ -141,6 +143,7 @@ fn main() {
             Command::Save(a) => commands::images::run(host, |c| commands::images::save(c, a)),
             Command::Load(a) => commands::images::run(host, |c| commands::images::load(c, a)),
             Command::Import(a) => commands::images::run(host, |c| commands::images::import(c, a)),
+            Command::Build(a) => commands::build::main(host, a),
             Command::Container(a) => commands::container::container(host, a),
             Command::Containers(v) => commands::container::main(host, v),
             Command::Volume(a) => commands::volume::main(host, a),

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod build;
 pub mod container;
 pub mod cp;
 pub mod daemon;
