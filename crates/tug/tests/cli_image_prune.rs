@@ -23,7 +23,7 @@ fn tug_in(d: &daemon::Daemon, args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let _ = c.stdin.take().unwrap().write_all(input.as_bytes());
     c.wait_with_output().unwrap()
 }
 

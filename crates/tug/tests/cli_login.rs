@@ -32,7 +32,7 @@ impl Cli<'_> {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let _ = c.stdin.take().unwrap().write_all(input.as_bytes());
         c.wait_with_output().unwrap()
     }
 
@@ -193,4 +193,62 @@ fn a_bad_registry_auth_header_is_refused() {
     std::io::Read::read_to_string(&mut s, &mut out).unwrap();
     assert!(out.starts_with("HTTP/1.0 400"), "{out}");
     assert!(out.contains("invalid X-Registry-Auth header"), "{out}");
+}
+
+/// Against tug's registry with bearer tokens, the login's identity token replaces the password
+/// in config.json, and pushes and pulls buy their tokens with it.
+#[test]
+fn login_to_a_token_registry_keeps_the_identity_token() {
+    let t = tempfile::tempdir().unwrap();
+    let h = t.path().join("htpasswd");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    std::fs::write(&h, format!("ann:{hash}\n")).unwrap();
+    let config: registry::Config = serde_json::from_str(&format!(
+        r#"{{"auth": {{"htpasswd": "{}", "token": {{"service": "tug-test"}}}}}}"#,
+        h.display()
+    ))
+    .unwrap();
+    let root = t.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let reg = registry::start(
+        "127.0.0.1:0",
+        registry::Options {
+            root,
+            config,
+            tls: None,
+        },
+    )
+    .unwrap();
+    let addr = reg.addr.to_string();
+    let d = daemon::Daemon::start();
+    let cli = Cli {
+        d: &d,
+        config: t.path().join("docker"),
+    };
+    let name = format!("{addr}/ann/bb:v1");
+    cli.ok(&["import", busybox_tar(t.path()).to_str().unwrap(), &name]);
+    let o = cli.tug_in(
+        &["login", "-u", "ann", "--password-stdin", &addr],
+        "s3cret\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entry = cli.json()["auths"][addr.as_str()].clone();
+    assert_eq!(entry["auth"], "YW5uOg==", "user name only: {entry}");
+    assert!(
+        !entry["identitytoken"].as_str().unwrap_or("").is_empty(),
+        "{entry}"
+    );
+    cli.ok(&["push", &name]);
+    cli.ok(&["rmi", &name]);
+    cli.ok(&["pull", &name]);
+    let o = cli.docker(&["run", "--rm", "--network", "none", &name, "echo", "ok"]);
+    assert_eq!(stdout(&o), "ok\n", "{}", stderr(&o));
+    // A forged identity token is refused.
+    let mut j = cli.json();
+    j["auths"][addr.as_str()]["identitytoken"] = serde_json::json!("forged.token");
+    std::fs::write(cli.file(), j.to_string()).unwrap();
+    cli.ok(&["rmi", &name]);
+    let o = cli.tug(&["pull", &name]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("unauthorized"), "{}", stderr(&o));
 }

@@ -49,7 +49,7 @@ impl Docker<'_> {
             .unwrap();
         let mut stdin = c.stdin.take().unwrap();
         if let Some(i) = input {
-            stdin.write_all(i.as_bytes()).unwrap();
+            let _ = stdin.write_all(i.as_bytes());
         }
         drop(stdin);
         c.wait_with_output().unwrap()

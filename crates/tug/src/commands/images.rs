@@ -354,7 +354,10 @@ pub fn images(c: &Client, a: ImagesArgs) -> Result<()> {
         let Some((k, v)) = f.split_once('=') else {
             return fail(format!("bad format of filter (expected name=value)"));
         };
-        if !matches!(k, "dangling" | "reference" | "label" | "before" | "since") {
+        if !matches!(
+            k,
+            "dangling" | "reference" | "label" | "before" | "since" | "until"
+        ) {
             return fail(format!("Error response from daemon: invalid filter '{k}'"));
         }
         filters
