@@ -135,13 +135,15 @@ pub async fn remove(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Bod
 }
 
 pub async fn inspect(e: Arc<Engine>, id: String) -> Result<Response<Body>, ApiError> {
-    let (c, execs) = blocking(move || {
+    let (c, execs, net) = blocking(move || {
         let c = e.store.get(&id)?;
         let execs = e.exec_ids(&c.id);
-        Ok((c, execs))
+        let net = crate::networks::settings(&e, &c);
+        Ok((c, execs, net))
     })
     .await?;
     let mut v = inspect_json(&c);
+    v["NetworkSettings"] = net;
     if !execs.is_empty() {
         v["ExecIDs"] = serde_json::json!(execs);
     }

@@ -9,6 +9,7 @@ mod containers;
 mod error;
 mod images;
 mod logs;
+mod networks;
 mod ops;
 mod query;
 mod router;

@@ -51,7 +51,10 @@ fn matches(n: &Value, filters: &Value) -> bool {
     f.iter().all(|(k, wanted)| {
         let wanted: Vec<String> = match wanted {
             Value::Object(m) => m.keys().cloned().collect(),
-            Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
             _ => vec![],
         };
         let name = n["Name"].as_str().unwrap_or("");

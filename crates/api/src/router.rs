@@ -82,6 +82,19 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
         (&Method::DELETE, ["volumes", name]) => Some(volumes::remove(e, name.to_string(), q).await),
         (&Method::DELETE, ["containers", id]) => Some(c::remove(e, id.to_string(), q).await),
         (&Method::POST, ["build"]) => Some(crate::build::build(e, q, req).await),
+        (&Method::GET, ["networks"]) => Some(crate::networks::list(e, q).await),
+        (&Method::POST, ["networks", "create"]) => Some(crate::networks::create(e, req).await),
+        (&Method::POST, ["networks", "prune"]) => Some(crate::networks::prune(e, q).await),
+        (&Method::GET, ["networks", id]) => Some(crate::networks::inspect(e, id.to_string()).await),
+        (&Method::DELETE, ["networks", id]) => {
+            Some(crate::networks::remove(e, id.to_string()).await)
+        }
+        (&Method::POST, ["networks", id, "connect"]) => {
+            Some(crate::networks::connect(e, id.to_string(), req).await)
+        }
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            Some(crate::networks::disconnect(e, id.to_string(), req).await)
+        }
         (&Method::GET, ["images", "json"]) => Some(images::list(e, q).await),
         (&Method::POST, ["images", "prune"]) => Some(images::prune(e, q).await),
         (&Method::POST, ["auth"]) => Some(system::auth(e, req).await),

@@ -84,6 +84,8 @@ pub struct Engine {
     pending_attach: Mutex<HashMap<String, u32>>,
     /// Exec instances (in memory only, as Docker keeps them).
     pub(crate) execs: Mutex<HashMap<String, crate::ops::ExecRecord>>,
+    /// Networks, their endpoints and live parts (bridges, rules, DNS).
+    pub networks: crate::network::Networks,
 }
 
 impl Engine {
@@ -95,7 +97,9 @@ impl Engine {
             eprintln!("tug daemon: skipping container: {b}");
         }
         let images = image::ImageService::open(&roots.data.join("image"), Default::default())?;
+        let networks = crate::network::Networks::open(&roots, store.clone())?;
         let engine = Arc::new(Engine {
+            networks,
             roots,
             store,
             images,
@@ -106,6 +110,7 @@ impl Engine {
             execs: Mutex::new(HashMap::new()),
         });
         engine.reconcile();
+        engine.networks.reconcile();
         Ok(engine)
     }
 
@@ -173,6 +178,7 @@ impl Engine {
                 }
             });
             me.release_rootfs(&id);
+            me.networks.release(&id);
             me.notify();
             if let Ok(c) = auto_remove {
                 if c.host_config["AutoRemove"].as_bool().unwrap_or(false) {
@@ -234,6 +240,10 @@ impl Engine {
             mounts: Vec::new(),
         };
         let c = crate::volume::attach::add_container(self, c)?;
+        if let Err(e) = self.networks.on_create(&c, body) {
+            let _ = self.remove(&c.id, true);
+            return Err(e.into());
+        }
         self.notify();
         Ok(c)
     }
@@ -277,6 +287,7 @@ impl Engine {
         extras
             .mounts
             .extend(crate::volume::attach::start_mounts(self, &c, &rootfs)?);
+        self.networks.prepare(&c, &mut extras)?;
         let spec = crate::prepare::oci_for(&c, &rootfs, &self.runtime_cgroup_parent(), &extras)
             .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
         let data = serde_json::to_vec_pretty(&spec).map_err(internal)?;
@@ -307,6 +318,7 @@ impl Engine {
             Ok(pid) => pid,
             Err(e) => {
                 self.release_rootfs(&c.id);
+                self.networks.release(&c.id);
                 let msg = e.to_string();
                 let _ = self.store.update(&c.id, |c| c.state.error = msg.clone());
                 self.notify();
@@ -470,6 +482,7 @@ impl Engine {
             });
         }
         self.release_rootfs(&c.id);
+        self.networks.forget(&c.id);
         let _ = std::fs::remove_dir_all(self.exec_dir(&c.id));
         self.store.remove(&c.id)?;
         crate::volume::attach::on_remove(self, &c, c.host_config["AutoRemove"] == true);

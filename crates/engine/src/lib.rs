@@ -5,6 +5,7 @@ pub mod archive;
 pub mod container;
 pub mod daemon;
 pub mod engine;
+pub mod network;
 pub mod ops;
 pub mod prepare;
 pub mod shim;

@@ -119,7 +119,8 @@ pub fn render_network(n: &NetworkRules) -> String {
     post += &format!("\t\toifname \"{br}\" ip saddr 127.0.0.0/8 masquerade\n");
     post += &format!("\t\toifname \"{br}\" ip saddr {net} ct status dnat masquerade\n");
     let mut fwd = String::new();
-    fwd += &format!("\t\toifname \"{br}\" ct status dnat accept\n");
+    // Published ports are reachable from every network (both directions of the connection).
+    fwd += "\t\tct status dnat accept\n";
     if n.internal {
         fwd += &format!("\t\tiifname \"{br}\" oifname != \"{br}\" drop\n");
         fwd += &format!("\t\toifname \"{br}\" iifname != \"{br}\" drop\n");

@@ -116,10 +116,16 @@ impl Networks {
         if key == DEFAULT && !all.values().any(|n| n.is_default()) {
             return Ok(()); // no default network on this daemon: an unconnected namespace
         }
-        let first = find(&all, &key)?.clone();
-        let mut wanted = vec![(first.id.clone(), configs.get(&key).cloned())];
+        let first = find(&all, &key)
+            .map_err(|_| NetworkError::UnknownNetwork(key.clone()))?
+            .clone();
+        let default_cfg = (key == DEFAULT)
+            .then(|| configs.get("default").cloned())
+            .flatten();
+        let mut wanted = vec![(first.id.clone(), configs.get(&key).cloned().or(default_cfg))];
         for (k, v) in &configs {
-            let n = find(&all, k)?;
+            let k = if k == "default" { DEFAULT } else { k.as_str() };
+            let n = find(&all, k).map_err(|_| NetworkError::UnknownNetwork(k.to_string()))?;
             if n.id != first.id {
                 wanted.push((n.id.clone(), Some(v.clone())));
             }
@@ -273,14 +279,9 @@ impl Networks {
         let Some(ep) = n.endpoints.get_mut(cid) else {
             return Ok(());
         };
-        if ep.active == ifname.is_some() {
-            return Ok(());
-        }
         ep.active = ifname.is_some();
         ep.ifname = ifname.unwrap_or_default();
-        let n = n.clone();
-        drop(all);
-        self.save(&n)
+        Ok(())
     }
 
     fn publish(&self, c: &Container, ip: Ipv4Addr) -> Result<()> {
@@ -389,6 +390,13 @@ impl Networks {
         for c in self.containers.list() {
             if !c.state.running() {
                 self.release(&c.id);
+                continue;
+            }
+            let mut all = self.lock();
+            for n in all.values_mut() {
+                if let Some(ep) = n.endpoints.get_mut(&c.id) {
+                    ep.active = net::bridge::exists(&ep.host_veth);
+                }
             }
         }
         let all = self.lock().clone();

@@ -40,6 +40,10 @@ pub enum Kind {
 pub enum NetworkError {
     #[error("network {0} not found")]
     NotFound(String),
+    /// A create request names a network that does not exist (400, not 404: a 404 on create
+    /// makes the docker CLI try to pull the image).
+    #[error("network {0} not found")]
+    UnknownNetwork(String),
     #[error("network with name {0} already exists")]
     NameInUse(String),
     #[error("{0} is a pre-defined network and cannot be removed")]
@@ -82,7 +86,7 @@ impl NetworkError {
             E::NameInUse(_) => Kind::Conflict,
             E::Predefined(_) | E::ActiveEndpoints { .. } => Kind::Forbidden,
             E::AlreadyConnected { .. } | E::NotConnected { .. } => Kind::Forbidden,
-            E::Invalid(_) | E::Ports(_) | E::Hosts(_) => Kind::Invalid,
+            E::Invalid(_) | E::UnknownNetwork(_) | E::Ports(_) | E::Hosts(_) => Kind::Invalid,
             E::Ipam(net::ipam::Error::InUse(_) | net::ipam::Error::Overlaps) => Kind::Forbidden,
             E::Ipam(_) => Kind::Invalid,
             _ => Kind::Internal,
@@ -129,10 +133,11 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     /// The host end of the veth pair.
     pub host_veth: String,
-    /// Plugged in now (the container runs).
+    /// Plugged in now (the container runs); found again by `reconcile`, not persisted.
+    #[serde(skip)]
     pub active: bool,
     /// The interface name inside the container when active.
-    #[serde(default)]
+    #[serde(skip)]
     pub ifname: String,
 }
 
@@ -178,6 +183,8 @@ pub struct Networks {
     ports: Mutex<HashMap<String, Vec<net::ports::Published>>>,
     /// Networks whose bridge and rules this daemon has made or checked.
     up: Mutex<std::collections::HashSet<String>>,
+    /// Serialises record writes (one temporary file per record).
+    save_lock: Mutex<()>,
 }
 
 impl Networks {
@@ -222,6 +229,7 @@ impl Networks {
             fw: net::firewall::detect(),
             ports: Mutex::new(ports),
             up: Mutex::new(Default::default()),
+            save_lock: Mutex::new(()),
         };
         nets.ensure_default()?;
         Ok(nets)
@@ -234,6 +242,7 @@ impl Networks {
     fn save(&self, n: &Network) -> Result<()> {
         let path = self.dir.join(format!("{}.json", n.id));
         let data = serde_json::to_vec_pretty(n).expect("records serialize");
+        let _g = self.save_lock.lock().unwrap_or_else(|p| p.into_inner());
         runtime::util::write_atomic(&path, &data)
             .map_err(|e| io("write", &path)(std::io::Error::other(e.to_string())))
     }

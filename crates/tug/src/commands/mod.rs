@@ -6,6 +6,7 @@ pub mod cp;
 pub mod daemon;
 pub mod images;
 pub mod login;
+pub mod network;
 pub mod registry;
 pub mod runtime;
 pub mod shim;
