@@ -368,14 +368,15 @@ fn run(c: &Client, a: RunArgs) -> std::result::Result<i32, RunError> {
     } else {
         None
     };
-    let cond = if o.rm { "removed" } else { "next-exit" };
-    let waiter = c.request("POST", &format!("{cpath}/wait?condition={cond}"), None)?;
-    let waiter = std::thread::spawn(move || wait_code(waiter));
+    // Signals are blocked before any other thread exists, so only the signal thread gets them.
     signal_thread(
         c,
         o.tty.then(|| format!("{cpath}/resize")),
         (!o.tty && a.sig_proxy).then(|| format!("{cpath}/kill")),
     );
+    let cond = if o.rm { "removed" } else { "next-exit" };
+    let waiter = c.request("POST", &format!("{cpath}/wait?condition={cond}"), None)?;
+    let waiter = std::thread::spawn(move || wait_code(waiter));
     let raw = if o.tty && a_in {
         RawMode::enable(0)
     } else {

@@ -312,10 +312,11 @@ pub fn ps(c: &Client, a: PsArgs) -> Result<()> {
     if limit > 0 {
         q.push(format!("limit={limit}"));
     }
+    // As docker: a template that uses the size (or renders the whole row) asks for it.
     let wants_size = a.size
-        || a.format
-            .as_deref()
-            .is_some_and(|f| f.contains(".Size") || f == "json");
+        || a.format.as_deref().is_some_and(|f| {
+            f.contains(".Size") || f == "json" || f.replace(' ', "").contains("{{json.}}")
+        });
     if wants_size {
         q.push("size=1".into());
     }
