@@ -537,7 +537,11 @@ impl Builder {
     }
 
     fn finish(&self, r: &Run, mut st: State) -> Result<Built> {
-        let created = r.time();
+        let created = st.config["history"]
+            .as_array()
+            .and_then(|h| h.last())
+            .and_then(|h| h["created"].as_str().map(String::from))
+            .unwrap_or_else(|| r.time());
         if !r.opts.labels.is_empty() {
             let labels = st.cfg_mut().entry("Labels").or_insert_with(|| json!({}));
             if !labels.is_object() {
@@ -773,7 +777,13 @@ impl Run<'_> {
 
     fn step(&self, s: &Stage, st: &mut State, step: &Step) -> Result<()> {
         let node = &step.node;
-        let created = self.time();
+        let text0 = format!(
+            "{} {}",
+            node.keyword_raw.to_ascii_uppercase(),
+            node.original
+        );
+        let time_key = format!("t-{}", sha(&[&st.key, &text0]));
+        let created = self.step_time(&time_key);
         let nop = |what: &str| format!("/bin/sh -c #(nop)  {what}");
         let text = format!(
             "{} {}",
@@ -926,7 +936,17 @@ impl Run<'_> {
                 };
                 let abs = format!("/{}", crate::ignore::clean(&abs)).replace("/.", "/");
                 st.cfg_mut().insert("WorkingDir".into(), json!(abs));
-                st.history(&created, nop(&format!("WORKDIR {abs}")), true);
+                let key = sha(&[&st.key, "WORKDIR", &abs]);
+                let by = nop(&format!("WORKDIR {abs}"));
+                self.layer_step(st, &key, &created, by, false, |st| {
+                    let ws = self.b.images.workspace(&st.chains)?;
+                    let dir = resolve_in_root(&ws.rootfs(), &abs);
+                    if !dir.is_dir() {
+                        std::fs::create_dir_all(&dir)
+                            .map_err(|e| self.err_at(node, format!("mkdir {abs}: {e}")))?;
+                    }
+                    Ok(ws.commit(&self.b.images, &self.diff_opts())?)
+                })?;
             }
             Instruction::StopSignal(sig) => {
                 let sig = self.expand(st, node, sig)?;
@@ -985,7 +1005,30 @@ impl Run<'_> {
             &text,
             &serde_json::to_string(st.cfg()).unwrap_or_default(),
         ]);
+        self.remember_time(&time_key, &created);
         Ok(())
+    }
+
+    /// When a step was first made: remembered per step key (so a cached build makes the
+    /// same image), `SOURCE_DATE_EPOCH` if given, else now.
+    fn step_time(&self, key: &str) -> String {
+        if self.epoch.is_some() || self.opts.no_cache {
+            return self.time();
+        }
+        std::fs::read_to_string(self.b.state.join("cache").join(key))
+            .ok()
+            .filter(|t| image::archive::parse_rfc3339(t).is_some())
+            .unwrap_or_else(|| self.time())
+    }
+
+    fn remember_time(&self, key: &str, created: &str) {
+        let p = self.b.state.join("cache").join(key);
+        if self.epoch.is_none() && !p.exists() {
+            let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&tmp, created).is_ok() {
+                let _ = std::fs::rename(&tmp, &p);
+            }
+        }
     }
 
     /// Look up a cached layer step; `None` when missing or its content is gone.
@@ -1015,13 +1058,18 @@ impl Run<'_> {
         key: &str,
         created: &str,
         created_by: String,
+        keep_empty: bool,
         make: impl FnOnce(&State) -> Result<NewLayer>,
     ) -> Result<()> {
         if let Some(e) = self.cached(key) {
             self.line(" ---> Using cache\n");
             self.counts.lock().expect("lock").0 += 1;
-            st.add_layer(&e.layer);
-            st.history(&e.created, e.created_by, false);
+            if e.layer.empty && !keep_empty {
+                st.history(&e.created, e.created_by, true);
+            } else {
+                st.add_layer(&e.layer);
+                st.history(&e.created, e.created_by, false);
+            }
             st.key = key.to_string();
             return Ok(());
         }
@@ -1035,8 +1083,12 @@ impl Run<'_> {
                 created_by: created_by.clone(),
             },
         );
-        st.add_layer(&layer);
-        st.history(created, created_by, false);
+        if layer.empty && !keep_empty {
+            st.history(created, created_by, true);
+        } else {
+            st.add_layer(&layer);
+            st.history(created, created_by, false);
+        }
         st.key = key.to_string();
         Ok(())
     }
@@ -1145,7 +1197,7 @@ impl Run<'_> {
         };
         let user = st.cfg()["User"].as_str().unwrap_or("").to_string();
         let workdir = st.workdir();
-        self.layer_step(st, &key, created, created_by.clone(), |st| {
+        self.layer_step(st, &key, created, created_by.clone(), true, |st| {
             let ws = self.b.images.workspace(&st.chains)?;
             let rootfs = ws.rootfs();
             let wd = resolve_in_root(&rootfs, &workdir);
@@ -1514,7 +1566,7 @@ impl Run<'_> {
         );
         let excludes = c.exclude.clone();
         let parents = c.parents;
-        self.layer_step(st, &key, created, created_by, |st| {
+        self.layer_step(st, &key, created, created_by, true, |st| {
             let ws = self.b.images.workspace(&st.chains)?;
             let rootfs = ws.rootfs();
             let (uid, gid) = match &chown {

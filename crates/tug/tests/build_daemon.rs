@@ -1,0 +1,598 @@
+//! `tug build` and `DOCKER_BUILDKIT=0 docker build` against a private `tug daemon`: real RUN
+//! steps in containers, COPY/ADD, multi-stage, cache hits and misses, heredocs, cache mounts,
+//! secrets, reproducible digests, and the errors users see. The base image is a busybox
+//! rootfs made here and imported with `tug import`.
+
+mod common;
+mod daemon;
+#[path = "../../image/tests/common/mod.rs"]
+mod img;
+
+use common::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct D(daemon::Daemon);
+
+impl std::ops::Deref for D {
+    type Target = daemon::Daemon;
+    fn deref(&self) -> &daemon::Daemon {
+        &self.0
+    }
+}
+
+fn hdr() -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h
+}
+
+/// A busybox root filesystem tar: every applet, root and an `app` user.
+fn busybox_rootfs() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let dir = |b: &mut tar::Builder<Vec<u8>>, p: &str| {
+        let mut h = hdr();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        b.append_data(&mut h, p, std::io::empty()).unwrap();
+    };
+    for d in [
+        "bin", "etc", "tmp", "root", "proc", "sys", "dev", "var", "home/app",
+    ] {
+        dir(&mut b, d);
+    }
+    let data = std::fs::read(BUSYBOX).unwrap();
+    let mut h = hdr();
+    h.set_mode(0o755);
+    h.set_size(data.len() as u64);
+    b.append_data(&mut h, "bin/busybox", data.as_slice())
+        .unwrap();
+    let list = Command::new(BUSYBOX).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet == "busybox" {
+            continue;
+        }
+        let mut h = hdr();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    for (p, c) in [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        ),
+        ("etc/group", "root:x:0:\napp:x:1000:\n"),
+    ] {
+        let mut h = hdr();
+        h.set_mode(0o644);
+        h.set_size(c.len() as u64);
+        b.append_data(&mut h, p, c.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+impl D {
+    fn start() -> D {
+        let d = D(daemon::Daemon::start());
+        let o = d.tug_in(&["import", "-", "busybox:latest"], None, &busybox_rootfs());
+        assert!(o.status.success(), "import: {}", stderr(&o));
+        d
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.sock().display())
+    }
+
+    fn tug_in(&self, args: &[&str], dir: Option<&Path>, input: &[u8]) -> Output {
+        let mut c = Command::new(TUG);
+        c.env_remove("DOCKER_HOST")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(d) = dir {
+            c.current_dir(d);
+        }
+        let mut ch = c.spawn().unwrap();
+        let _ = ch.stdin.take().unwrap().write_all(input);
+        ch.wait_with_output().unwrap()
+    }
+
+    /// `tug build ARGS CONTEXT` from the context's directory.
+    fn build(&self, ctx: &Path, args: &[&str]) -> Output {
+        let mut a: Vec<&str> = vec!["build"];
+        a.extend_from_slice(args);
+        a.push(".");
+        self.tug_in(&a, Some(ctx), b"")
+    }
+
+    fn build_ok(&self, ctx: &Path, args: &[&str]) -> String {
+        let o = self.build(ctx, args);
+        assert!(
+            o.status.success(),
+            "tug build {args:?} failed: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+
+    fn run(&self, image: &str, cmd: &[&str]) -> String {
+        let mut a = vec!["run", "--rm", image];
+        a.extend_from_slice(cmd);
+        self.ok(&a)
+    }
+
+    fn inspect(&self, image: &str, fmt: &str) -> String {
+        self.ok(&["image", "inspect", "-f", fmt, image])
+            .trim()
+            .to_string()
+    }
+}
+
+/// A build context in a temp dir.
+struct Ctx(tempfile::TempDir);
+
+impl Ctx {
+    fn new(files: &[(&str, &str)]) -> Ctx {
+        let t = tempfile::Builder::new()
+            .prefix("tug-ctx-")
+            .tempdir()
+            .unwrap();
+        let c = Ctx(t);
+        for (p, data) in files {
+            c.write(p, data);
+        }
+        c
+    }
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+    fn write(&self, p: &str, data: &str) {
+        let f = self.path().join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, data).unwrap();
+    }
+    fn file(&self, p: &str) -> PathBuf {
+        self.path().join(p)
+    }
+}
+
+#[test]
+fn build_runs_copies_and_sets_config() {
+    let d = D::start();
+    let c = Ctx::new(&[
+        ("hello.txt", "hello from the context\n"),
+        ("dir/a", "A\n"),
+        ("dir/sub/b", "B\n"),
+        ("skip.log", "nope\n"),
+        (".dockerignore", "*.log\n"),
+        (
+            "Dockerfile",
+            r#"# syntax=docker/dockerfile:1
+FROM busybox AS base
+ARG WHO=world
+ENV GREETING="hi there" \
+    EMPTY=
+RUN echo "building for $WHO" && mkdir -p /app && echo built > /app/built && rm /bin/vi
+COPY hello.txt /app/
+COPY --chown=app:app --chmod=750 dir /app/dir/
+COPY *.txt /app/glob/
+WORKDIR /app
+WORKDIR sub
+USER app
+LABEL org.example.who="$WHO" two=2
+EXPOSE 8080 53/udp
+VOLUME /data
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --retries=3 CMD ["true"]
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /app/hello.txt"]
+"#,
+        ),
+    ]);
+    let out = d.build_ok(c.path(), &["-t", "demo:1", "--build-arg", "WHO=tests"]);
+    assert!(out.contains("Step 1/17 : FROM busybox AS base"), "{out}");
+    assert!(out.contains("building for tests"), "{out}");
+    assert!(out.contains("Successfully tagged demo:1"), "{out}");
+    assert_eq!(d.run("demo:1", &[]), "hello from the context\n");
+    let inside = d.run(
+        "demo:1",
+        &["cat /app/built; ls /bin/vi 2>&1; stat -c '%U:%G %a' /app/dir/a /app/dir/sub/b; cat /app/dir/sub/b; ls /app/glob; ls /app; id -u; pwd; echo \"$GREETING\""],
+    );
+    assert_eq!(
+        inside,
+        "built\nls: /bin/vi: No such file or directory\napp:app 750\napp:app 750\nB\nhello.txt\nbuilt\ndir\nglob\nhello.txt\nsub\n1000\n/app/sub\nhi there\n"
+    );
+    assert_eq!(
+        d.inspect("demo:1", "{{json .Config.Cmd}}"),
+        r#"["cat /app/hello.txt"]"#
+    );
+    assert_eq!(
+        d.inspect("demo:1", "{{json .Config.Entrypoint}}"),
+        r#"["/bin/sh","-c"]"#
+    );
+    assert_eq!(
+        d.inspect(
+            "demo:1",
+            "{{.Config.WorkingDir}} {{.Config.User}} {{.Config.StopSignal}}"
+        ),
+        "/app/sub app SIGTERM"
+    );
+    assert_eq!(
+        d.inspect("demo:1", "{{json .Config.Labels}}"),
+        r#"{"org.example.who":"tests","two":"2"}"#
+    );
+    assert_eq!(
+        d.inspect("demo:1", "{{json .Config.ExposedPorts}}"),
+        r#"{"53/udp":{},"8080/tcp":{}}"#
+    );
+    assert_eq!(
+        d.inspect("demo:1", "{{json .Config.Volumes}}"),
+        r#"{"/data":{}}"#
+    );
+    assert!(d
+        .inspect("demo:1", "{{json .Config.Env}}")
+        .contains(r#""GREETING=hi there","EMPTY=""#));
+    let hist = d.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "demo:1",
+    ]);
+    assert!(
+        hist.contains("|1 WHO=tests /bin/sh -c echo \"building for $WHO\""),
+        "{hist}"
+    );
+    assert!(
+        hist.contains("/bin/sh -c #(nop)  EXPOSE 8080/tcp 53/udp"),
+        "{hist}"
+    );
+    // The layers: RUN, three COPYs and the new WORKDIR on top of the base's one (WORKDIR
+    // /app existed already: no layer).
+    assert_eq!(d.inspect("demo:1", "{{len .RootFS.Layers}}"), "6");
+}
+
+#[test]
+fn cache_follows_content_not_mtime() {
+    let d = D::start();
+    let c = Ctx::new(&[
+        ("f.txt", "one\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nRUN echo run > /r\nCOPY f.txt /f.txt\nRUN cat /f.txt > /g\n",
+        ),
+    ]);
+    let first = d.build_ok(c.path(), &["-t", "c:1"]);
+    assert!(!first.contains("Using cache"), "{first}");
+    let id1 = d.inspect("c:1", "{{.Id}}");
+    let again = d.build_ok(c.path(), &["-t", "c:1"]);
+    assert_eq!(again.matches("Using cache").count(), 3, "{again}");
+    assert_eq!(
+        d.inspect("c:1", "{{.Id}}"),
+        id1,
+        "a fully cached build gives the same image"
+    );
+    // Only the mtime changes: still cached.
+    let f = std::fs::File::options()
+        .write(true)
+        .open(c.file("f.txt"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
+    drop(f);
+    let touched = d.build_ok(c.path(), &["-t", "c:1"]);
+    assert_eq!(touched.matches("Using cache").count(), 3, "{touched}");
+    // The content changes: the COPY and what follows run again.
+    c.write("f.txt", "two\n");
+    let changed = d.build_ok(c.path(), &["-t", "c:1"]);
+    assert_eq!(changed.matches("Using cache").count(), 1, "{changed}");
+    assert_eq!(d.run("c:1", &["cat", "/g"]), "two\n");
+    let nocache = d.build_ok(c.path(), &["-t", "c:1", "--no-cache"]);
+    assert!(!nocache.contains("Using cache"), "{nocache}");
+}
+
+#[test]
+fn multi_stage_target_and_heredocs() {
+    let d = D::start();
+    let c = Ctx::new(&[(
+        "Dockerfile",
+        r#"FROM busybox AS one
+RUN <<EOF
+echo first > /one
+echo more >> /one
+EOF
+
+FROM busybox AS two
+RUN echo second > /two
+
+FROM busybox AS unused
+RUN exit 3
+
+FROM busybox
+ENV WHERE=here
+COPY --from=one /one /got/one
+COPY --from=two /two /got/
+COPY <<EOF /got/here
+line $WHERE
+EOF
+COPY <<'EOF' /got/raw
+line $WHERE
+EOF
+RUN cat <<A > /got/a && cat <<-B > /got/b
+a
+A
+	b
+	B
+"#,
+    )]);
+    let out = d.build_ok(c.path(), &["-t", "ms:1"]);
+    assert!(!out.contains("exit 3"), "unused stages are skipped: {out}");
+    assert_eq!(
+        d.run(
+            "ms:1",
+            &[
+                "sh",
+                "-c",
+                "cat /got/one /got/two /got/here /got/raw /got/a /got/b"
+            ]
+        ),
+        "first\nmore\nsecond\nline here\nline $WHERE\na\nb\n"
+    );
+    // --target builds only what that stage needs.
+    let out = d.build_ok(c.path(), &["-t", "ms:two", "--target", "two"]);
+    assert!(!out.contains("first"), "{out}");
+    assert_eq!(d.run("ms:two", &["cat", "/two"]), "second\n");
+    let o = d.build(c.path(), &["--target", "nope"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("target stage \"nope\" could not be found"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn cache_mounts_persist_and_secrets_stay_out_of_layers() {
+    let d = D::start();
+    let c = Ctx::new(&[
+        ("secret.txt", "s3cr3t-value\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nARG N\nRUN --mount=type=cache,target=/cache echo $N >> /cache/log && cat /cache/log > /seen\nRUN --mount=type=secret,id=tok cat /run/secrets/tok > /dev/null && test ! -e /run/secrets/none && echo ok > /used\nRUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /listed\n",
+        ),
+    ]);
+    std::fs::write(c.file(".dockerignore"), "secret.txt\n").unwrap();
+    let secret = format!("id=tok,src={}", c.file("secret.txt").display());
+    d.build_ok(
+        c.path(),
+        &["-t", "m:1", "--build-arg", "N=1", "--secret", &secret],
+    );
+    d.build_ok(
+        c.path(),
+        &["-t", "m:2", "--build-arg", "N=2", "--secret", &secret],
+    );
+    assert_eq!(d.run("m:2", &["cat", "/seen"]), "1\n2\n");
+    assert_eq!(
+        d.run(
+            "m:2",
+            &[
+                "sh",
+                "-c",
+                "cat /used /listed; ls /run/secrets /scratch 2>&1 | wc -l"
+            ]
+        ),
+        "ok\nx\n2\n"
+    );
+    // No layer of the image holds the secret.
+    let t = tempfile::tempdir().unwrap();
+    let tarball = t.path().join("m.tar");
+    d.ok(&["save", "-o", tarball.to_str().unwrap(), "m:2"]);
+    let bytes = std::fs::read(&tarball).unwrap();
+    assert!(
+        !bytes.windows(12).any(|w| w == b"s3cr3t-value"),
+        "the secret leaked into the image"
+    );
+    // A required secret that is not given fails the build.
+    let c2 = Ctx::new(&[(
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=secret,id=x,required=true true\n",
+    )]);
+    let o = d.build(c2.path(), &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("secret x not found"), "{}", stderr(&o));
+}
+
+#[test]
+fn source_date_epoch_gives_the_same_digest() {
+    let d = D::start();
+    let c = Ctx::new(&[
+        ("a", "content\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY a /a\nRUN echo x > /x && touch /y\nCMD [\"sh\"]\n",
+        ),
+    ]);
+    let args = ["--no-cache", "--build-arg", "SOURCE_DATE_EPOCH=1700000000"];
+    let mut a = vec!["-t", "r:1"];
+    a.extend_from_slice(&args);
+    d.build_ok(c.path(), &a);
+    let id1 = d.inspect("r:1", "{{.Id}}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut b = vec!["-t", "r:2"];
+    b.extend_from_slice(&args);
+    d.build_ok(c.path(), &b);
+    assert_eq!(d.inspect("r:2", "{{.Id}}"), id1);
+    assert_eq!(d.inspect("r:2", "{{.Created}}"), "2023-11-14T22:13:20Z");
+    // Without it, times differ and so do the digests.
+    d.build_ok(c.path(), &["-t", "r:3", "--no-cache"]);
+    assert_ne!(d.inspect("r:3", "{{.Id}}"), id1);
+}
+
+#[test]
+fn docker_cli_legacy_builder_works_against_tug() {
+    let d = D::start();
+    let c = Ctx::new(&[
+        ("x.txt", "from docker\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY x.txt /x.txt\nRUN echo ran\nCMD [\"cat\", \"/x.txt\"]\n",
+        ),
+    ]);
+    let o = Command::new("docker")
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-t", "viadocker:1", "--label", "k=v", "."])
+        .current_dir(c.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Step 3/4 : RUN echo ran") && out.contains("\nran\n"),
+        "{out}"
+    );
+    assert!(out.contains("Successfully tagged viadocker:1"), "{out}");
+    assert_eq!(d.run("viadocker:1", &[]), "from docker\n");
+    assert_eq!(d.inspect("viadocker:1", "{{.Config.Labels.k}}"), "v");
+    // -q prints only the ID.
+    let o = Command::new("docker")
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "--label", "k=v", "."])
+        .current_dir(c.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), d.inspect("viadocker:1", "{{.Id}}"));
+    // A failing RUN: Docker's message, non-zero exit.
+    c.write("Dockerfile", "FROM busybox\nRUN echo bad; exit 7\n");
+    let o = Command::new("docker")
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "."])
+        .current_dir(c.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o)
+            .contains("The command '/bin/sh -c echo bad; exit 7' returned a non-zero code: 7"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn errors_name_the_cause() {
+    let d = D::start();
+    let cases: &[(&str, &str)] = &[
+        ("FROM busybox\nRUNN x\n", "Dockerfile:2:1: unknown instruction: RUNN"),
+        ("FROM busybox\nCOPY missing.txt /\n", "COPY failed: file not found in build context or excluded by .dockerignore: stat missing.txt: file does not exist"),
+        ("FROM busybox\nCOPY ignored.txt /\n", "COPY failed: file not found in build context or excluded by .dockerignore: stat ignored.txt: file does not exist"),
+        ("FROM nosuchimage\n", "pull access denied for nosuchimage"),
+        ("FROM busybox\nUSER ghost\nRUN true\n", "unable to find user ghost: no matching entries in passwd file"),
+        ("FROM busybox\nENV x=\"${y:?must be set}\"\n", "Dockerfile:2:1: y: must be set"),
+        ("FROM busybox\nCOPY a b /notdir\n", "When using COPY with more than one source file, the destination must be a directory and end with a /"),
+    ];
+    for (df, want) in cases {
+        let c = Ctx::new(&[
+            ("Dockerfile", df),
+            ("ignored.txt", "x"),
+            ("a", "a"),
+            ("b", "b"),
+            (".dockerignore", "ignored.txt\n"),
+        ]);
+        let o = d.build(c.path(), &[]);
+        assert!(!o.status.success(), "{df}");
+        assert!(stderr(&o).contains(want), "{df}: {}", stderr(&o));
+    }
+    // Nothing half-made: no image without a name appeared.
+    assert_eq!(
+        d.ok(&["images", "-q", "--filter", "dangling=true"]).trim(),
+        ""
+    );
+}
+
+#[test]
+fn check_validates_without_building() {
+    let c = Ctx::new(&[("Dockerfile", "FROM busybox as Build\nCMD echo hi\n")]);
+    let o = Command::new(TUG)
+        .args(["build", "--check", "."])
+        .current_dir(c.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "WARNING: StageNameCasing - Dockerfile:1:1: Stage name 'Build' should be lowercase"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("WARNING: FromAsCasing"), "{out}");
+    assert!(
+        out.contains("WARNING: JSONArgsRecommended - Dockerfile:2:1"),
+        "{out}"
+    );
+    c.write("Dockerfile", "FROM busybox\n\n  COPY --nope=1 a b\n");
+    let o = Command::new(TUG)
+        .args(["build", "--check", "."])
+        .current_dir(c.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Dockerfile:3:8: unknown flag: nope"),
+        "{}",
+        stderr(&o)
+    );
+    c.write("Dockerfile", "FROM busybox\nCMD [\"sh\"]\n");
+    let o = Command::new(TUG)
+        .args(["build", "--check", "."])
+        .current_dir(c.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn output_writes_an_archive_and_add_extracts_tars() {
+    let d = D::start();
+    let c = Ctx::new(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nADD bundle.tar /opt/\nADD plain.txt /opt/plain.txt\n",
+        ),
+        ("plain.txt", "p\n"),
+    ]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = hdr();
+    h.set_mode(0o644);
+    h.set_size(3);
+    b.append_data(&mut h, "inner/file", &b"in\n"[..]).unwrap();
+    std::fs::write(c.file("bundle.tar"), b.into_inner().unwrap()).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let dest = t.path().join("out.tar");
+    let o = format!("type=docker,dest={}", dest.display());
+    d.build_ok(c.path(), &["-t", "o:1", "--output", &o]);
+    assert_eq!(
+        d.run("o:1", &["cat", "/opt/inner/file", "/opt/plain.txt"]),
+        "in\np\n"
+    );
+    // The archive loads back.
+    d.ok(&["rmi", "o:1"]);
+    let out = d.ok(&["load", "-i", dest.to_str().unwrap()]);
+    assert!(out.contains("o:1") || out.contains("sha256:"), "{out}");
+}
