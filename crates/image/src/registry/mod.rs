@@ -237,8 +237,16 @@ impl RegistryClient {
             .find(|c| c.scheme == "bearer" || c.scheme == "basic");
         match challenge {
             Some(c) if c.scheme == "bearer" => {
-                let (_, refresh) = self.fetch_token(&c, a, "", &url, true).await?;
-                Ok(refresh)
+                match self.fetch_token(&c, a, "", &url, true).await {
+                    Ok((_, refresh)) => Ok(refresh),
+                    Err(RegistryError::Unauthorized { detail, .. }) => {
+                        Err(RegistryError::Unauthorized {
+                            url: url.clone(),
+                            detail: format!("login attempt to {url} failed: {detail}"),
+                        })
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Some(_) => {
                 let cred = a.credential().ok_or_else(|| RegistryError::Unauthorized {
@@ -711,10 +719,14 @@ async fn status_text(resp: Response<Incoming>) -> String {
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&body).trim().to_string();
     if text.is_empty() {
-        status.to_string()
-    } else {
-        text
+        return status.to_string();
     }
+    // The distribution spec's `{"errors":[{"code","message"}]}`: its message says it best.
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_string))
+        .filter(|m| !m.is_empty())
+        .unwrap_or(text)
 }
 
 async fn status_error(resp: Response<Incoming>, method: Method, url: &str) -> RegistryError {
