@@ -409,6 +409,13 @@ fn user_networks_names_isolation_ports_and_cleanup() {
     d.ok(&["rm", "-f", "web", "udp"]);
     assert!(!nft_tables().contains(&format!("tugp_{short}")));
     d.ok(&["network", "rm", "neta", "netb"]);
+    // Host ends of veths go in the background (their deletion waits for the kernel).
+    for _ in 0..50 {
+        if veths.iter().all(|v| !links().contains(&format!(" {v}@"))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let l = links();
     for name in veths.iter().chain([&br_a, &br_b]) {
         assert!(

@@ -347,14 +347,27 @@ impl Networks {
                     .map(|e| (n.id.clone(), e.host_veth.clone()))
             })
             .collect();
-        for (nid, veth) in mine {
-            if let Err(e) = net::bridge::detach(&veth) {
-                eprintln!("tug daemon: container {id}: {e}");
-            }
-            let _ = self.set_active(&nid, id, None);
-        }
         if let Err(e) = net::netns::delete(&self.netns_path(id)) {
             eprintln!("tug daemon: container {id}: {e}");
+        }
+        let mut veths = Vec::new();
+        for (nid, veth) in mine {
+            let _ = self.set_active(&nid, id, None);
+            if net::bridge::exists(&veth) {
+                veths.push(veth);
+            }
+        }
+        // Deleting a veth waits for an RCU grace period (~30 ms): off the exit path. The
+        // namespace is gone already, so nothing can use these links any more.
+        if !veths.is_empty() {
+            let id = id.to_string();
+            std::thread::spawn(move || {
+                for v in veths {
+                    if let Err(e) = net::bridge::detach(&v) {
+                        eprintln!("tug daemon: container {id}: {e}");
+                    }
+                }
+            });
         }
     }
 
