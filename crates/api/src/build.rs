@@ -82,6 +82,10 @@ fn options(q: &Query) -> Result<build::BuildOptions, ApiError> {
         labels: json_map(q, "labels")?,
         secrets,
         ignore: true,
+        network: q
+            .get("networkmode")
+            .filter(|n| !n.is_empty() && *n != "default" && *n != "bridge")
+            .map(String::from),
     })
 }
 

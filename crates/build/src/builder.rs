@@ -124,6 +124,8 @@ pub struct BuildOptions {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// Apply the context's `.dockerignore` (a context already filtered by a client need not).
     pub ignore: bool,
+    /// RUN's network when a step does not say: `host` (the default) or `none`.
+    pub network: Option<String>,
 }
 
 /// Progress lines, in the legacy builder's wording (`Step 1/3 : FROM busybox`).
@@ -993,7 +995,7 @@ impl Run<'_> {
                 node,
                 command,
                 mounts,
-                network.as_deref(),
+                network.as_deref().or(self.opts.network.as_deref()),
                 heredocs,
                 &created,
             )?,
@@ -1154,6 +1156,14 @@ impl Run<'_> {
                 shown_args.len(),
                 shown_args.join(" ")
             );
+        }
+        if let Some(n) = network {
+            if !matches!(n, "host" | "none" | "default") {
+                return Err(self.err_at(
+                    node,
+                    format!("network mode {n:?} is not supported for RUN: use host or none"),
+                ));
+            }
         }
         let mount_specs: Vec<MountSpec> = mounts
             .iter()
@@ -1579,6 +1589,9 @@ impl Run<'_> {
             for f in &files {
                 let md = std::fs::symlink_metadata(f).map_err(BuildError::internal)?;
                 let rel_src = f.strip_prefix(&src_root).unwrap_or(f).to_path_buf();
+                if !md.is_dir() && excl.excluded(&rel_src.to_string_lossy()) {
+                    continue;
+                }
                 let target_dir_or_file = if parents {
                     dest_abs.join(&rel_src)
                 } else if md.is_dir() {

@@ -596,3 +596,59 @@ fn output_writes_an_archive_and_add_extracts_tars() {
     let out = d.ok(&["load", "-i", dest.to_str().unwrap()]);
     assert!(out.contains("o:1") || out.contains("sha256:"), "{out}");
 }
+
+#[test]
+fn independent_stages_run_in_parallel() {
+    let d = D::start();
+    let c = Ctx::new(&[(
+        "Dockerfile",
+        "FROM busybox AS a\nRUN sleep 1 && echo a > /a\nFROM busybox AS b\nRUN sleep 1 && echo b > /b\nFROM busybox AS c\nRUN sleep 1 && echo c > /c\nFROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nCOPY --from=c /c /c\n",
+    )]);
+    let t0 = std::time::Instant::now();
+    d.build_ok(c.path(), &["-t", "par:1"]);
+    let took = t0.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(2500),
+        "three 1 s stages took {took:?}: not in parallel"
+    );
+    assert_eq!(d.run("par:1", &["cat", "/a", "/b", "/c"]), "a\nb\nc\n");
+}
+
+#[test]
+fn onbuild_shell_network_exclude_and_parents() {
+    let d = D::start();
+    let base = Ctx::new(&[(
+        "Dockerfile",
+        "FROM busybox\nONBUILD RUN echo triggered > /onbuild\nSHELL [\"/bin/sh\", \"-ec\"]\n",
+    )]);
+    d.build_ok(base.path(), &["-t", "withtrigger:1"]);
+    let c = Ctx::new(&[
+        ("src/a.txt", "a\n"),
+        ("src/b.md", "b\n"),
+        ("src/deep/c.txt", "c\n"),
+        (
+            "Dockerfile",
+            "FROM withtrigger:1\nRUN --network=none cat /proc/net/dev | grep -c : > /ifaces\nRUN echo $0 $- > /shell\nCOPY --exclude=*.md src /ex/\nCOPY --parents src/deep/c.txt /par/\n",
+        ),
+    ]);
+    d.build_ok(c.path(), &["-t", "more:1"]);
+    assert_eq!(
+        d.run(
+            "more:1",
+            &[
+                "sh",
+                "-c",
+                "cat /onbuild /ifaces /shell; ls /ex; cat /par/src/deep/c.txt"
+            ]
+        ),
+        "triggered\n1\n/bin/sh ce\na.txt\ndeep\nc\n"
+    );
+    let c = Ctx::new(&[("Dockerfile", "FROM busybox\nADD http://127.0.0.1:1/x /x\n")]);
+    let o = d.build(c.path(), &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("remote sources are not supported"),
+        "{}",
+        stderr(&o)
+    );
+}
