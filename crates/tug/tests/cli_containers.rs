@@ -803,3 +803,173 @@ fn update_changes_the_live_cgroup_limit() {
         );
     }
 }
+
+#[test]
+fn run_flags_reach_the_daemon_as_dockers_do() {
+    let (d, t) = daemon_with_image();
+    if Command::new("docker").arg("--version").output().is_err() {
+        return;
+    }
+    let bind = t.path().join("bind");
+    std::fs::create_dir(&bind).unwrap();
+    let b = bind.to_str().unwrap();
+    let ro = format!("{b}:/b:ro");
+    let mount = format!("type=bind,source={b},target=/b2,readonly");
+    let mut flags: Vec<&str> = vec![
+        "-e",
+        "A=1",
+        "-e",
+        "TUG_TEST_FROM_ENV",
+        "-e",
+        "TUG_TEST_UNSET",
+        "-l",
+        "k=v",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "-h",
+        "hh",
+        "--entrypoint",
+        "sh",
+        "-v",
+        &ro,
+        "-v",
+        "/anon",
+        "--mount",
+        "type=tmpfs,target=/t,tmpfs-size=1m",
+        "--mount",
+        &mount,
+        "--tmpfs",
+        "/run:size=1m",
+        "--read-only",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "512",
+        "--cpuset-cpus",
+        "0",
+        "--pids-limit",
+        "50",
+        "--ulimit",
+        "nofile=100:200",
+        "--shm-size",
+        "32m",
+        "--cap-add",
+        "net_admin",
+        "--cap-drop",
+        "CHOWN",
+        "--security-opt",
+        "no-new-privileges",
+        "--sysctl",
+        "net.ipv4.ip_forward=1",
+        "--stop-signal",
+        "SIGINT",
+        "--stop-timeout",
+        "5",
+        "--restart",
+        "on-failure:3",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "5s",
+        "--health-retries",
+        "2",
+        "--log-opt",
+        "max-size=1m",
+        "--network",
+        "none",
+        "--init",
+        "--dns",
+        "1.1.1.1",
+        "--add-host",
+        "h1:10.0.0.1",
+        "-p",
+        "127.0.0.1:8080:80/udp",
+        "--expose",
+        "90-91",
+        "--privileged=false",
+        "-i",
+    ];
+    let mut tug_args = vec!["create", "--name", "by-tug"];
+    tug_args.append(&mut flags.clone());
+    tug_args.extend([IMG, "-c", "sleep 1"]);
+    let mut docker_args = vec!["create", "--name", "by-docker"];
+    docker_args.append(&mut flags);
+    docker_args.extend([IMG, "-c", "sleep 1"]);
+    let o = d
+        .cmd(&tug_args)
+        .env("TUG_TEST_FROM_ENV", "yes")
+        .env_remove("TUG_TEST_UNSET")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::new("docker")
+        .env("DOCKER_HOST", d.host())
+        .env("TUG_TEST_FROM_ENV", "yes")
+        .env_remove("TUG_TEST_UNSET")
+        .args(&docker_args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for part in ["HostConfig", "Config"] {
+        let get = |n: &str| -> serde_json::Value {
+            let mut v: serde_json::Value = serde_json::from_str(&d.ok(&[
+                "inspect",
+                "-f",
+                &format!("{{{{json .{part}}}}}"),
+                n,
+            ]))
+            .unwrap();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("Hostname");
+            }
+            v
+        };
+        let (mine, theirs) = (get("by-tug"), get("by-docker"));
+        for (k, v) in theirs.as_object().unwrap() {
+            assert_eq!(&mine[k], v, "{part}.{k}");
+        }
+        assert_eq!(mine, theirs, "{part}");
+    }
+    let env = d.ok(&["inspect", "-f", "{{json .Config.Env}}", "by-tug"]);
+    assert!(env.contains("\"TUG_TEST_FROM_ENV=yes\""), "{env}");
+}
+
+#[test]
+fn signals_are_proxied_to_the_container() {
+    let (d, _t) = daemon_with_image();
+    let mut child = Reap(
+        d.cmd(&[
+            "run",
+            "--rm",
+            IMG,
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 9' TERM; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut out = child.0.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    out.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let st = child.wait(Duration::from_secs(15));
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(st.code(), Some(9));
+}

@@ -115,10 +115,10 @@ pub struct CreateOpts {
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
     /// Run an init inside the container that forwards signals and reaps processes
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub init: bool,
     /// Keep STDIN open even if not attached
-    #[arg(short = 'i', long)]
+    #[arg(short = 'i', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub interactive: bool,
     /// IPC mode to use
     #[arg(long)]
@@ -160,10 +160,10 @@ pub struct CreateOpts {
     #[arg(long, alias = "net-alias")]
     pub network_alias: Vec<String>,
     /// Disable any container-specified HEALTHCHECK
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub no_healthcheck: bool,
     /// Disable OOM Killer
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub oom_kill_disable: bool,
     /// Tune host's OOM preferences (-1000 to 1000)
     #[arg(long, allow_hyphen_values = true)]
@@ -178,28 +178,28 @@ pub struct CreateOpts {
     #[arg(long)]
     pub platform: Option<String>,
     /// Give extended privileges to this container
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub privileged: bool,
     /// Publish a container's port(s) to the host
     #[arg(short = 'p', long)]
     pub publish: Vec<String>,
     /// Publish all exposed ports to random ports
-    #[arg(short = 'P', long)]
+    #[arg(short = 'P', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub publish_all: bool,
     /// Pull image before running ("always", "missing", "never")
     #[arg(long, default_value = "missing")]
     pub pull: String,
     /// Suppress the pull output
-    #[arg(short = 'q', long)]
+    #[arg(short = 'q', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub quiet: bool,
     /// Mount the container's root filesystem as read only
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub read_only: bool,
     /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,
     /// Automatically remove the container and its associated anonymous volumes when it exits
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub rm: bool,
     /// Runtime to use for this container
     #[arg(long)]
@@ -226,7 +226,7 @@ pub struct CreateOpts {
     #[arg(long)]
     pub tmpfs: Vec<String>,
     /// Allocate a pseudo-TTY
-    #[arg(short = 't', long)]
+    #[arg(short = 't', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub tty: bool,
     /// Ulimit options
     #[arg(long)]
@@ -321,13 +321,27 @@ pub fn duration_ns(s: &str) -> std::result::Result<i64, String> {
     Ok(total as i64)
 }
 
-/// `KEY=VALUE`, or `KEY` taken from our environment (dropped when unset), as docker does.
+/// `KEY=VALUE`, or `KEY` taken from our environment (sent bare when unset), as docker does.
 fn env_entry(e: &str) -> Option<String> {
     if e.contains('=') {
         Some(e.to_string())
     } else {
-        std::env::var(e).ok().map(|v| format!("{e}={v}"))
+        Some(std::env::var(e).map_or_else(|_| e.to_string(), |v| format!("{e}={v}")))
     }
+}
+
+/// docker's capability names: upper case with the `CAP_` prefix (`ALL` stays).
+fn cap_names(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|c| {
+            let c = c.trim().to_ascii_uppercase();
+            if c == "ALL" || c.starts_with("CAP_") {
+                c
+            } else {
+                format!("CAP_{c}")
+            }
+        })
+        .collect()
 }
 
 /// Lines of an env or label file: comments and blank lines skipped.
@@ -804,10 +818,12 @@ impl CreateOpts {
             set(&mut config, "Volumes", Value::Object(volumes));
         }
         // HostConfig.
-        set(&mut hc, "Binds", json!(binds));
-        if let Some(f) = &self.cidfile {
-            set(&mut hc, "ContainerIDFile", json!(f));
-        }
+        set(&mut hc, "Binds", opt_list(&binds));
+        set(
+            &mut hc,
+            "ContainerIDFile",
+            json!(self.cidfile.clone().unwrap_or_default()),
+        );
         let mut log_cfg = kv_map(&self.log_opt, "--log-opt")?;
         if let Some(d) = &self.log_driver {
             if d == "none" && !log_cfg.is_empty() {
@@ -858,14 +874,15 @@ impl CreateOpts {
             json!({"Name": rp_name, "MaximumRetryCount": rp_max}),
         );
         set(&mut hc, "AutoRemove", json!(self.rm));
-        set(&mut hc, "VolumesFrom", json!(self.volumes_from));
-        if self.tty {
-            if let Some((h, w)) = crate::client::term::size(1) {
-                set(&mut hc, "ConsoleSize", json!([h, w]));
-            }
-        }
-        set(&mut hc, "CapAdd", json!(self.cap_add));
-        set(&mut hc, "CapDrop", json!(self.cap_drop));
+        set(&mut hc, "VolumesFrom", opt_list(&self.volumes_from));
+        let console = if self.tty {
+            crate::client::term::size(1).unwrap_or((0, 0))
+        } else {
+            (0, 0)
+        };
+        set(&mut hc, "ConsoleSize", json!([console.0, console.1]));
+        set(&mut hc, "CapAdd", opt_list(&cap_names(&self.cap_add)));
+        set(&mut hc, "CapDrop", opt_list(&cap_names(&self.cap_drop)));
         set(
             &mut hc,
             "CgroupnsMode",
@@ -892,8 +909,8 @@ impl CreateOpts {
             }
             hosts.push(format!("{name}:{ip}"));
         }
-        set(&mut hc, "ExtraHosts", json!(hosts));
-        set(&mut hc, "GroupAdd", json!(self.group_add));
+        set(&mut hc, "ExtraHosts", opt_list(&hosts));
+        set(&mut hc, "GroupAdd", opt_list(&self.group_add));
         set(
             &mut hc,
             "IpcMode",
@@ -923,11 +940,10 @@ impl CreateOpts {
                         .unwrap_or(text);
                     secopts.push(format!("seccomp={compact}"));
                 }
-                _ if s == "no-new-privileges" => secopts.push("no-new-privileges=true".into()),
                 _ => secopts.push(s.clone()),
             }
         }
-        set(&mut hc, "SecurityOpt", json!(secopts));
+        set(&mut hc, "SecurityOpt", opt_list(&secopts));
         if !self.storage_opt.is_empty() {
             set(
                 &mut hc,
@@ -953,14 +969,15 @@ impl CreateOpts {
             "UsernsMode",
             json!(self.userns.clone().unwrap_or_default()),
         );
-        if let Some(s) = &self.shm_size {
-            let n = ram_bytes(s).map_err(|e| {
+        let shm = match &self.shm_size {
+            Some(s) => ram_bytes(s).map_err(|e| {
                 Fail(format!(
                     "invalid argument \"{s}\" for \"--shm-size\" flag: {e}"
                 ))
-            })?;
-            set(&mut hc, "ShmSize", json!(n));
-        }
+            })?,
+            None => 0,
+        };
+        set(&mut hc, "ShmSize", json!(shm));
         if !self.sysctl.is_empty() {
             set(
                 &mut hc,
@@ -1006,7 +1023,7 @@ impl CreateOpts {
         set(
             &mut hc,
             "MemorySwappiness",
-            self.memory_swappiness.map_or(Value::Null, |v| json!(v)),
+            json!(self.memory_swappiness.unwrap_or(-1)),
         );
         set(&mut hc, "NanoCpus", json!(nano_cpus(self.cpus.as_deref())?));
         set(&mut hc, "CpuShares", json!(self.cpu_shares.unwrap_or(0)));
@@ -1027,37 +1044,75 @@ impl CreateOpts {
             "BlkioWeight",
             json!(self.blkio_weight.unwrap_or(0)),
         );
-        if let Some(p) = &self.cgroup_parent {
-            set(&mut hc, "CgroupParent", json!(p));
-        }
+        set(
+            &mut hc,
+            "CgroupParent",
+            json!(self.cgroup_parent.clone().unwrap_or_default()),
+        );
         let devices = self
             .device
             .iter()
             .map(|d| parse_device(d))
             .collect::<Result<Vec<_>>>()?;
         set(&mut hc, "Devices", json!(devices));
-        set(&mut hc, "DeviceCgroupRules", json!(self.device_cgroup_rule));
-        if let Some(p) = self.pids_limit {
-            set(&mut hc, "PidsLimit", json!(p));
-        }
+        set(
+            &mut hc,
+            "DeviceCgroupRules",
+            opt_list(&self.device_cgroup_rule),
+        );
+        set(&mut hc, "PidsLimit", json!(self.pids_limit.unwrap_or(0)));
         let ulimits = self
             .ulimit
             .iter()
             .map(|u| parse_ulimit(u))
             .collect::<Result<Vec<_>>>()?;
         set(&mut hc, "Ulimits", json!(ulimits));
-        if self.oom_kill_disable {
-            set(&mut hc, "OomKillDisable", json!(true));
+        set(&mut hc, "OomKillDisable", json!(self.oom_kill_disable));
+        set(
+            &mut hc,
+            "OomScoreAdj",
+            json!(self.oom_score_adj.unwrap_or(0)),
+        );
+        // The rest of docker's zero values, sent as docker sends them.
+        for k in ["DeviceRequests", "Links", "MaskedPaths", "ReadonlyPaths"] {
+            set(&mut hc, k, Value::Null);
         }
-        if let Some(a) = self.oom_score_adj {
-            set(&mut hc, "OomScoreAdj", json!(a));
+        for k in ["Cgroup", "VolumeDriver", "Isolation"] {
+            set(&mut hc, k, json!(""));
+        }
+        for k in [
+            "CpuRealtimePeriod",
+            "CpuRealtimeRuntime",
+            "CpuCount",
+            "CpuPercent",
+            "IOMaximumBandwidth",
+            "IOMaximumIOps",
+        ] {
+            set(&mut hc, k, json!(0));
+        }
+        for k in [
+            "BlkioWeightDevice",
+            "BlkioDeviceReadBps",
+            "BlkioDeviceWriteBps",
+            "BlkioDeviceReadIOps",
+            "BlkioDeviceWriteIOps",
+        ] {
+            set(&mut hc, k, json!([]));
         }
         let mounts = self
             .mount
             .iter()
             .map(|m| parse_mount(m))
             .collect::<Result<Vec<_>>>()?;
-        set(&mut hc, "Mounts", json!(mounts));
+        set(
+            &mut hc,
+            "Mounts",
+            if mounts.is_empty() {
+                Value::Null
+            } else {
+                json!(mounts)
+            },
+        );
         if self.init {
             set(&mut hc, "Init", json!(true));
         }
@@ -1076,6 +1131,15 @@ impl CreateOpts {
             body["NetworkingConfig"] = json!({"EndpointsConfig": {}});
         }
         Ok(Request { body })
+    }
+}
+
+/// A list flag as docker sends it: `null` when not given.
+fn opt_list(v: &[String]) -> Value {
+    if v.is_empty() {
+        Value::Null
+    } else {
+        json!(v)
     }
 }
 

@@ -17,10 +17,10 @@ const DEFAULT_DETACH: &str = "ctrl-p,ctrl-q";
 #[command(disable_help_flag = true)]
 pub struct RunArgs {
     /// Run container in background and print container ID
-    #[arg(short = 'd', long)]
+    #[arg(short = 'd', long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     detach: bool,
     /// Proxy received signals to the process
-    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     sig_proxy: bool,
     #[command(flatten)]
     opts: CreateOpts,
@@ -57,7 +57,7 @@ pub struct AttachArgs {
     #[arg(long)]
     detach_keys: Option<String>,
     /// Proxy all received signals to the process
-    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     sig_proxy: bool,
     container: String,
 }
@@ -138,7 +138,7 @@ pub fn run_main(host: Option<&str>, a: RunArgs) -> i32 {
 
 pub fn create_main(host: Option<&str>, a: CreateArgs) -> i32 {
     let r = Client::from_host(host).and_then(|c| {
-        let req = a.opts.request(true)?;
+        let req = a.opts.request(false)?;
         let id = create_container(&c, &a.opts, &req.body)?;
         out(&format!("{id}\n"))
     });
