@@ -1189,6 +1189,7 @@ impl Run<'_> {
                         &[self
                             .context
                             .join(crate::ignore::clean(m.source.as_deref().unwrap_or(".")))],
+                        &self.matcher,
                     )
                     .map_err(|e| self.err_at(node, format!("bind mount source: {e}")))?,
                 };
@@ -1542,7 +1543,7 @@ impl Run<'_> {
             return Err(self.err_at(node, format!("When using {verb} with more than one source file, the destination must be a directory and end with a /")));
         }
         let content = if from_context {
-            context::hash_paths(&src_root, &files).map_err(BuildError::internal)?
+            context::hash_paths(&src_root, &files, &self.matcher).map_err(BuildError::internal)?
         } else {
             let rels: Vec<String> = files
                 .iter()
@@ -1615,9 +1616,16 @@ impl Run<'_> {
                     image::layer::apply(dec, &dest_abs, &opts).map_err(|e| self.err_at(node, e))?;
                     continue;
                 }
-                copy_tree(f, &target_dir_or_file, &owner, &excl, Path::new("")).map_err(|e| {
-                    BuildError::internal(format!("{verb} {}: {e}", rel_src.display()))
-                })?;
+                let ctx_filter = from_context.then(|| (&self.matcher, rel_src.as_path()));
+                copy_tree(
+                    f,
+                    &target_dir_or_file,
+                    &owner,
+                    &excl,
+                    Path::new(""),
+                    ctx_filter,
+                )
+                .map_err(|e| BuildError::internal(format!("{verb} {}: {e}", rel_src.display())))?;
             }
             for (name, content) in &here {
                 let t = if dest_is_dir {
@@ -1657,10 +1665,24 @@ fn mkdir_owned(p: &Path, _root: &Path) -> std::io::Result<()> {
 }
 
 /// Copy `src` (file, symlink or directory: its contents) to `dst`.
-fn copy_tree(src: &Path, dst: &Path, o: &Owner, excl: &Matcher, rel: &Path) -> std::io::Result<()> {
+/// Copy `src` (file, symlink or directory: its contents) to `dst`; `ctx` is the context's
+/// ignore matcher and `src`'s path in the context, when copying from the context.
+fn copy_tree(
+    src: &Path,
+    dst: &Path,
+    o: &Owner,
+    excl: &Matcher,
+    rel: &Path,
+    ctx: Option<(&Matcher, &Path)>,
+) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     if !rel.as_os_str().is_empty() && excl.excluded(&rel.to_string_lossy()) {
         return Ok(());
+    }
+    if let Some((m, p)) = ctx {
+        if !p.as_os_str().is_empty() && m.excluded(&p.to_string_lossy()) {
+            return Ok(());
+        }
     }
     let md = std::fs::symlink_metadata(src)?;
     let ft = md.file_type();
@@ -1682,7 +1704,15 @@ fn copy_tree(src: &Path, dst: &Path, o: &Owner, excl: &Matcher, rel: &Path) -> s
             .collect::<std::io::Result<_>>()?;
         names.sort();
         for n in names {
-            copy_tree(&src.join(&n), &dst.join(&n), o, excl, &rel.join(&n))?;
+            let sub = ctx.map(|(m, p)| (m, p.join(&n)));
+            copy_tree(
+                &src.join(&n),
+                &dst.join(&n),
+                o,
+                excl,
+                &rel.join(&n),
+                sub.as_ref().map(|(m, p)| (*m, p.as_path())),
+            )?;
         }
         let f = std::fs::File::open(dst)?;
         let _ = f.set_modified(md.modified()?);

@@ -92,17 +92,20 @@ pub fn unpack(r: impl Read, dest: &Path) -> io::Result<()> {
 
 /// A content hash over context paths (files and whole directories): names, modes, link
 /// targets and file contents.
-pub fn hash_paths(root: &Path, paths: &[PathBuf]) -> io::Result<String> {
+pub fn hash_paths(root: &Path, paths: &[PathBuf], m: &Matcher) -> io::Result<String> {
     let mut h = Sha256::new();
     for p in paths {
-        hash_one(root, p, &mut h)?;
+        hash_one(root, p, m, &mut h)?;
     }
     Ok(hex(&h.finalize()))
 }
 
-fn hash_one(root: &Path, p: &Path, h: &mut Sha256) -> io::Result<()> {
+fn hash_one(root: &Path, p: &Path, m: &Matcher, h: &mut Sha256) -> io::Result<()> {
     let md = std::fs::symlink_metadata(p)?;
     let rel = p.strip_prefix(root).unwrap_or(p);
+    if !rel.as_os_str().is_empty() && m.excluded(&rel.to_string_lossy()) {
+        return Ok(());
+    }
     h.update(rel.as_os_str().as_encoded_bytes());
     h.update([0]);
     h.update(format!("{:o}", md.permissions().mode()).as_bytes());
@@ -125,7 +128,7 @@ fn hash_one(root: &Path, p: &Path, h: &mut Sha256) -> io::Result<()> {
             .collect::<io::Result<_>>()?;
         names.sort();
         for n in names {
-            hash_one(root, &p.join(n), h)?;
+            hash_one(root, &p.join(n), m, h)?;
         }
     }
     h.update([1]);
@@ -189,11 +192,14 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("f");
         std::fs::write(&f, "one").unwrap();
-        let a = hash_paths(t.path(), &[f.clone()]).unwrap();
+        let a = hash_paths(t.path(), std::slice::from_ref(&f), &Matcher::default()).unwrap();
         let file = std::fs::File::options().write(true).open(&f).unwrap();
         file.set_modified(std::time::UNIX_EPOCH).unwrap();
-        assert_eq!(hash_paths(t.path(), &[f.clone()]).unwrap(), a);
+        assert_eq!(
+            hash_paths(t.path(), std::slice::from_ref(&f), &Matcher::default()).unwrap(),
+            a
+        );
         std::fs::write(&f, "two").unwrap();
-        assert_ne!(hash_paths(t.path(), &[f]).unwrap(), a);
+        assert_ne!(hash_paths(t.path(), &[f], &Matcher::default()).unwrap(), a);
     }
 }
