@@ -9,7 +9,7 @@ runs=${1:-10}
 mb=${2:-100}
 scripts/deps.sh docker-registry skopeo hyperfine busybox-static python3
 cargo build --release -p tug-image --example pull -q
-pull=$PWD/target/release/examples/pull
+pull=$PWD/target/x86_64-unknown-linux-gnu/release/examples/pull
 work=$(mktemp -d /tmp/tug-bench-pull.XXXXXX)
 reg_pid=
 cleanup() {

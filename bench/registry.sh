@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 scripts/deps.sh skopeo docker-registry curl python3 bc
-if [ -n "${TUG:-}" ]; then tug=$TUG; else cargo build --release -p tug -q; tug=$PWD/target/release/tug; fi
+if [ -n "${TUG:-}" ]; then tug=$TUG; else cargo build --release -p tug -q; tug=$PWD/target/x86_64-unknown-linux-gnu/release/tug; fi
 work=$(mktemp -d /tmp/tug-regbench.XXXXXX)
 pids=()
 cleanup() {

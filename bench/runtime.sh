@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-30}
 scripts/deps.sh runc crun hyperfine time util-linux
 cargo build --release -p tug -q
-tug=$PWD/target/release/tug
+tug=$PWD/target/x86_64-unknown-linux-gnu/release/tug
 # State roots on tmpfs as the defaults (/run/tug/runtime, /run/runc) are.
 work=$(mktemp -d /run/tug-bench.XXXXXX)
 cleanup() {

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root: containers need namespaces, cgroups and mounts" >&2; exit 1; }
 scripts/deps.sh
 cargo build --release -p tug
-tug=$PWD/target/release/tug
+tug=$PWD/target/x86_64-unknown-linux-gnu/release/tug
 work=$(mktemp -d /tmp/tug-demo.XXXXXX)
 daemon_pid=
 cleanup() {

@@ -113,11 +113,7 @@ pub async fn stop(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>
 
 pub async fn restart(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Body>, ApiError> {
     let t = q.int("t").or_else(|| q.int("timeout"));
-    blocking(move || {
-        e.stop(&id, t)?;
-        e.start(&id)
-    })
-    .await?;
+    blocking(move || e.restart(&id, t)).await?;
     Ok(empty(204))
 }
 
@@ -423,24 +419,7 @@ pub async fn update(
 
 /// Seconds since the epoch of one of our RFC 3339 UTC stamps.
 pub fn epoch(ts: &str) -> i64 {
-    let p = |a: usize, b: usize| {
-        ts.get(a..b)
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
-    let (y, m, d) = (p(0, 4), p(5, 7), p(8, 10));
-    let (hh, mm, ss) = (p(11, 13), p(14, 16), p(17, 19));
-    if y < 1970 {
-        return 0;
-    }
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + hh * 3600 + mm * 60 + ss
+    runtime::util::epoch_secs(ts)
 }
 
 fn human(secs: i64) -> String {
@@ -464,7 +443,14 @@ fn now() -> i64 {
 
 fn status_text(c: &Container) -> String {
     match c.state.status {
-        Status::Running => format!("Up {}", human(now() - epoch(&c.state.started_at))),
+        Status::Running => {
+            let health = match c.state.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => " (health: starting)".to_string(),
+                Some(s) => format!(" ({s})"),
+                None => String::new(),
+            };
+            format!("Up {}{health}", human(now() - epoch(&c.state.started_at)))
+        }
         Status::Paused => format!("Up {} (Paused)", human(now() - epoch(&c.state.started_at))),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -472,7 +458,11 @@ fn status_text(c: &Container) -> String {
             human(now() - epoch(&c.state.finished_at))
         ),
         Status::Created => "Created".into(),
-        Status::Restarting => "Restarting".into(),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            c.state.exit_code,
+            human(now() - epoch(&c.state.finished_at))
+        ),
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
     }

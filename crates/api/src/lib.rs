@@ -7,6 +7,7 @@ mod archive;
 mod build;
 mod containers;
 mod error;
+mod events;
 mod images;
 mod logs;
 mod networks;

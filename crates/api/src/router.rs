@@ -23,6 +23,7 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
     let q = Query::parse(req.uri().query());
     let e = b.engine.clone();
     let r = match (&m, segs.as_slice()) {
+        (&Method::GET, ["events"]) => Some(crate::events::events(e, q).await),
         (&Method::POST, ["containers", "create"]) => Some(c::create(e, q, req).await),
         (&Method::GET, ["containers", "json"]) => Some(c::list(e, q).await),
         (&Method::GET, ["containers", id, "json"]) => Some(c::inspect(e, id.to_string()).await),
@@ -71,7 +72,9 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
         (&Method::PUT, ["containers", id, "archive"]) => {
             Some(archive::put(e, id.to_string(), q, req).await)
         }
-        (&Method::GET, ["containers", id, "export"]) => Some(archive::export(e, id.to_string()).await),
+        (&Method::GET, ["containers", id, "export"]) => {
+            Some(archive::export(e, id.to_string()).await)
+        }
         (&Method::GET, ["containers", id, "changes"]) => {
             Some(archive::changes(e, id.to_string()).await)
         }
@@ -81,7 +84,6 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
         (&Method::GET, ["volumes", name]) => Some(volumes::inspect(e, name.to_string()).await),
         (&Method::DELETE, ["volumes", name]) => Some(volumes::remove(e, name.to_string(), q).await),
         (&Method::DELETE, ["containers", id]) => Some(c::remove(e, id.to_string(), q).await),
-        (&Method::POST, ["build"]) => Some(crate::build::build(e, q, req).await),
         (&Method::GET, ["networks"]) => Some(crate::networks::list(e, q).await),
         (&Method::POST, ["networks", "create"]) => Some(crate::networks::create(e, req).await),
         (&Method::POST, ["networks", "prune"]) => Some(crate::networks::prune(e, q).await),
@@ -95,6 +97,7 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
         (&Method::POST, ["networks", id, "disconnect"]) => {
             Some(crate::networks::disconnect(e, id.to_string(), req).await)
         }
+        (&Method::POST, ["build"]) => Some(crate::build::build(e, q, req).await),
         (&Method::GET, ["images", "json"]) => Some(images::list(e, q).await),
         (&Method::POST, ["images", "prune"]) => Some(images::prune(e, q).await),
         (&Method::POST, ["auth"]) => Some(system::auth(e, req).await),

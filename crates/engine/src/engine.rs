@@ -84,6 +84,10 @@ pub struct Engine {
     pending_attach: Mutex<HashMap<String, u32>>,
     /// Exec instances (in memory only, as Docker keeps them).
     pub(crate) execs: Mutex<HashMap<String, crate::ops::ExecRecord>>,
+    /// What happened, for `docker events`.
+    pub events: crate::events::Events,
+    /// The current back-off of containers a restart policy restarts.
+    restart_delays: Mutex<HashMap<String, Duration>>,
     /// Networks, their endpoints and live parts (bridges, rules, DNS).
     pub networks: crate::network::Networks,
 }
@@ -108,6 +112,8 @@ impl Engine {
             changed: Arc::new((Mutex::new(0), Condvar::new())),
             pending_attach: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
+            events: crate::events::Events::default(),
+            restart_delays: Mutex::new(HashMap::new()),
         });
         engine.reconcile();
         engine.networks.reconcile();
@@ -141,6 +147,7 @@ impl Engine {
             }
             if self.shim(&c.id).state().is_ok() {
                 self.watch(c.id.clone());
+                self.monitor_health(&c.id, false);
                 continue;
             }
             let exit = self.shim(&c.id).exit_file().ok();
@@ -153,6 +160,27 @@ impl Engine {
                     .map_or_else(runtime::util::rfc3339_now, |e| e.finished_at.clone());
                 c.state.oom_killed = exit.as_ref().is_some_and(|e| e.oom_killed);
             });
+        }
+        // Restart policies apply when the daemon starts, as Docker's do.
+        for c in self.store.list() {
+            if c.state.running() && c.state.status != Status::Restarting {
+                continue;
+            }
+            let Ok(policy) = crate::restart::Policy::from_host_config(&c.host_config) else {
+                continue;
+            };
+            let restart = c.state.status == Status::Restarting
+                || (c.state.status != Status::Created
+                    && policy.restart_on_daemon_start(
+                        c.state.exit_code,
+                        c.manually_stopped,
+                        c.restart_count,
+                    ));
+            if restart {
+                if let Err(e) = self.start_run(&c.id, false) {
+                    eprintln!("tug daemon: restart {}: {e}", c.id);
+                }
+            }
         }
     }
 
@@ -180,12 +208,70 @@ impl Engine {
             me.release_rootfs(&id);
             me.networks.release(&id);
             me.notify();
-            if let Ok(c) = auto_remove {
-                if c.host_config["AutoRemove"].as_bool().unwrap_or(false) {
-                    let _ = me.remove(&id, true);
-                }
+            let Ok(c) = auto_remove else { return };
+            if c.state.oom_killed {
+                me.emit(&c, "oom", &[]);
+            }
+            me.emit(&c, "die", &[("exitCode", c.state.exit_code.to_string())]);
+            if c.host_config["AutoRemove"].as_bool().unwrap_or(false) {
+                let _ = me.remove(&id, true);
+                return;
+            }
+            me.restart_by_policy(&c);
+        });
+    }
+
+    /// After an exit: start the container again if its restart policy says so, after the
+    /// back-off delay (status `restarting` meanwhile; a stop or remove cancels it).
+    fn restart_by_policy(self: &Arc<Self>, c: &Container) {
+        let Ok(policy) = crate::restart::Policy::from_host_config(&c.host_config) else {
+            return;
+        };
+        if !policy.restart_after_exit(c.state.exit_code, c.manually_stopped, c.restart_count) {
+            self.restart_delays
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&c.id);
+            return;
+        }
+        let ran = Duration::from_secs(
+            (runtime::util::epoch_secs(&c.state.finished_at)
+                - runtime::util::epoch_secs(&c.state.started_at))
+            .max(0) as u64,
+        );
+        let delay = {
+            let mut delays = self
+                .restart_delays
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let d = crate::restart::next_delay(delays.get(&c.id).copied(), ran);
+            delays.insert(c.id.clone(), d);
+            d
+        };
+        let marked = self.store.update(&c.id, |c| {
+            if !c.manually_stopped && c.state.status == Status::Exited {
+                c.state.status = Status::Restarting;
+                c.restart_count += 1;
             }
         });
+        if !marked.is_ok_and(|c| c.state.status == Status::Restarting) {
+            return;
+        }
+        self.notify();
+        std::thread::sleep(delay);
+        // Still wanted? A stop or remove during the delay changed the status.
+        match self.store.get(&c.id) {
+            Ok(now) if now.state.status == Status::Restarting => {}
+            _ => return,
+        }
+        if let Err(e) = self.start_run(&c.id, true) {
+            let msg = e.to_string();
+            let _ = self.store.update(&c.id, |c| {
+                c.state.status = Status::Exited;
+                c.state.error = msg.clone();
+            });
+            self.notify();
+        }
     }
 
     /// Create a container record from a Docker create request (`Config` + `HostConfig`).
@@ -218,6 +304,14 @@ impl Engine {
         let image_config = serde_json::to_value(&info.config).map_err(internal)?["config"].clone();
         let config = crate::prepare::merge_create(body, &image_config)
             .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
+        let host_config = body
+            .get("HostConfig")
+            .cloned()
+            .unwrap_or(serde_json::json!({}));
+        crate::restart::Policy::from_host_config(&host_config)
+            .map_err(|e| EngineError::new(Kind::Invalid, e))?;
+        crate::health::Check::from_config(&config)
+            .map_err(|e| EngineError::new(Kind::Invalid, e))?;
         let argv: Vec<String> = crate::prepare::command_line(&config);
         let id = names::new_id();
         let c = Container {
@@ -229,10 +323,7 @@ impl Engine {
             path: argv.first().cloned().unwrap_or_default(),
             args: argv.iter().skip(1).cloned().collect(),
             config,
-            host_config: body
-                .get("HostConfig")
-                .cloned()
-                .unwrap_or(serde_json::json!({})),
+            host_config,
             state: State::default(),
             restart_count: 0,
             log_path: self.store.container_dir(&id).join(format!("{id}-json.log")),
@@ -244,6 +335,7 @@ impl Engine {
             let _ = self.remove(&c.id, true);
             return Err(e.into());
         }
+        self.emit(&c, "create", &[]);
         self.notify();
         Ok(c)
     }
@@ -279,6 +371,17 @@ impl Engine {
             }
             _ => {}
         }
+        self.restart_delays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id);
+        self.start_run(&c.id, false)
+    }
+
+    /// Start a run of the container: mount, spec, shim, monitor. `by_policy`: a restart
+    /// policy starts it (the restart count is kept).
+    pub(crate) fn start_run(self: &Arc<Self>, key: &str, by_policy: bool) -> Result<()> {
+        let c = self.store.get(key)?;
         let rootfs = self.mount_rootfs(&c)?;
         let bundle = self.exec_dir(&c.id).join("bundle");
         std::fs::create_dir_all(&bundle).map_err(internal)?;
@@ -337,9 +440,16 @@ impl Engine {
                 ..State::default()
             };
             c.manually_stopped = false;
+            if !by_policy {
+                c.restart_count = 0;
+            }
         })?;
+        if let Ok(now) = self.store.get(&c.id) {
+            self.emit(&now, "start", &[]);
+        }
         self.notify();
         self.watch(c.id.clone());
+        self.monitor_health(&c.id, true);
         Ok(())
     }
 
@@ -366,12 +476,25 @@ impl Engine {
                 format!("Container {} is not running", c.id),
             ));
         }
+        if c.state.status == Status::Restarting {
+            return Err(EngineError::new(
+                Kind::Conflict,
+                format!(
+                    "Container {} is restarting, wait until the container is running",
+                    c.id
+                ),
+            ));
+        }
         let sig = runtime::container::parse_signal(signal)
             .map_err(|_| EngineError::new(Kind::Invalid, format!("Invalid signal: {signal}")))?;
+        // As Docker: a killed container is not restarted by its policy (except `always`
+        // when the daemon starts again).
+        let _ = self.store.update(&c.id, |c| c.manually_stopped = true);
         self.shim(&c.id).kill(sig).map_err(internal)?;
         if sig == libc::SIGKILL {
             self.thaw_if_paused(&c);
         }
+        self.emit(&c, "kill", &[("signal", sig.to_string())]);
         Ok(())
     }
 
@@ -381,7 +504,18 @@ impl Engine {
         if !c.state.running() {
             return Ok(false);
         }
-        let _ = self.store.update(&c.id, |c| c.manually_stopped = true);
+        let c = self.store.update(&c.id, |c| {
+            c.manually_stopped = true;
+            // Waiting for a restart: cancel it; there is no process to stop.
+            if c.state.status == Status::Restarting {
+                c.state.status = Status::Exited;
+            }
+        })?;
+        if c.state.status == Status::Exited {
+            self.notify();
+            self.emit(&c, "stop", &[]);
+            return Ok(true);
+        }
         self.thaw_if_paused(&c);
         let signal = c.config["StopSignal"]
             .as_str()
@@ -392,18 +526,32 @@ impl Engine {
             .unwrap_or(10);
         let sig = runtime::container::parse_signal(&signal).unwrap_or(libc::SIGTERM);
         let _ = self.shim(&c.id).kill(sig);
+        self.emit(&c, "kill", &[("signal", sig.to_string())]);
         if t >= 0
             && self.wait_until(&c.id, Some(Duration::from_secs(t as u64)), |c| {
                 !c.is_some_and(|c| c.state.running())
             })
         {
+            self.emit(&c, "stop", &[]);
             return Ok(true);
         }
+        self.emit(&c, "kill", &[("signal", libc::SIGKILL.to_string())]);
         let _ = self.shim(&c.id).kill(libc::SIGKILL);
         self.wait_until(&c.id, Some(Duration::from_secs(30)), |c| {
             !c.is_some_and(|c| c.state.running())
         });
+        self.emit(&c, "stop", &[]);
         Ok(true)
+    }
+
+    /// `docker restart`: stop (if running), then start.
+    pub fn restart(self: &Arc<Self>, key: &str, timeout: Option<i64>) -> Result<()> {
+        self.stop(key, timeout)?;
+        self.start(key)?;
+        if let Ok(c) = self.store.get(key) {
+            self.emit(&c, "restart", &[]);
+        }
+        Ok(())
     }
 
     /// Block until `done` holds for the container (None: it is gone); false on timeout.
@@ -467,7 +615,15 @@ impl Engine {
     }
 
     pub fn remove(&self, key: &str, force: bool) -> Result<()> {
-        let c = self.store.get(key)?;
+        let mut c = self.store.get(key)?;
+        if force && c.state.status == Status::Restarting {
+            c = self.store.update(&c.id, |c| {
+                c.manually_stopped = true;
+                if c.state.status == Status::Restarting {
+                    c.state.status = Status::Exited;
+                }
+            })?;
+        }
         if c.state.running() {
             if !force {
                 return Err(EngineError::new(Kind::Conflict, format!(
@@ -475,6 +631,8 @@ impl Engine {
                     c.name
                 )));
             }
+            // No restart policy brings it back while it is being removed.
+            let _ = self.store.update(&c.id, |c| c.manually_stopped = true);
             let _ = self.shim(&c.id).kill(libc::SIGKILL);
             self.thaw_if_paused(&c);
             self.wait_until(&c.id, Some(Duration::from_secs(30)), |c| {
@@ -487,6 +645,11 @@ impl Engine {
         self.store.remove(&c.id)?;
         crate::volume::attach::on_remove(self, &c, c.host_config["AutoRemove"] == true);
         self.forget_execs(&c.id);
+        self.restart_delays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id);
+        self.emit(&c, "destroy", &[]);
         self.notify();
         Ok(())
     }

@@ -117,6 +117,7 @@ impl Engine {
             .map_err(|e| internal(format!("Cannot pause container {}: {e}", c.id)))?;
         self.store
             .update(&c.id, |c| c.state.status = Status::Paused)?;
+        self.emit(&c, "pause", &[]);
         self.notify();
         Ok(())
     }
@@ -130,6 +131,7 @@ impl Engine {
             .map_err(|e| internal(format!("Cannot unpause container {}: {e}", c.id)))?;
         self.store
             .update(&c.id, |c| c.state.status = Status::Running)?;
+        self.emit(&c, "unpause", &[]);
         self.notify();
         Ok(())
     }
@@ -156,7 +158,7 @@ impl Engine {
                 "Renaming a container with the same name as its current name".into(),
             ));
         }
-        self.store.rename(&c.id, new_name).map_err(|e| {
+        let renamed = self.store.rename(&c.id, new_name).map_err(|e| {
             let e: EngineError = e.into();
             if e.kind == Kind::Conflict {
                 conflict(format!("Error when allocating new name: {}", e.message))
@@ -164,6 +166,7 @@ impl Engine {
                 e
             }
         })?;
+        self.emit(&renamed, "rename", &[("oldName", c.name.clone())]);
         self.notify();
         Ok(())
     }

@@ -55,14 +55,14 @@ enum Command {
     Containers(commands::container::Verb),
     /// Manage volumes
     Volume(commands::volume::VolumeCli),
-    /// Manage networks
-    Network(commands::network::NetworkCli),
-    /// List port mappings or a specific mapping for the container
-    Port(commands::network::PortArgs),
     /// Export a container's filesystem as a tar archive
     Export(commands::cp::ExportArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(commands::cp::DiffArgs),
+    /// Manage networks
+    Network(commands::network::NetworkCli),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::network::PortArgs),
     /// Log in to a registry
     Login(commands::login::LoginArgs),
     /// Log out from a registry
@@ -151,10 +151,10 @@ fn main() {
             Command::Container(a) => commands::container::container(host, a),
             Command::Containers(v) => commands::container::main(host, v),
             Command::Volume(a) => commands::volume::main(host, a),
-            Command::Network(a) => commands::network::main(host, a),
-            Command::Port(a) => commands::network::port(host, a),
             Command::Export(a) => commands::images::run(host, |c| commands::cp::export(c, a)),
             Command::Diff(a) => commands::images::run(host, |c| commands::cp::diff(c, a)),
+            Command::Network(a) => commands::network::main(host, a),
+            Command::Port(a) => commands::network::port(host, a),
         }
     };
     std::process::exit(code);

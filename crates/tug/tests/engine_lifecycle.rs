@@ -398,11 +398,11 @@ fn events_stream_live_and_since_until_with_filters() {
     let _ = watcher.kill();
     let _ = watcher.wait();
     let want = [
-        "container create ev ",
-        "container start ev ",
+        "container create ev <no value>",
+        "container start ev <no value>",
         "container die ev 4",
-        "container rename ev2 ",
-        "container destroy ev2 ",
+        "container rename ev2 <no value>",
+        "container destroy ev2 <no value>",
     ];
     let got: Vec<&str> = got
         .iter()

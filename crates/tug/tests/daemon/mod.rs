@@ -12,6 +12,22 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     cgroup_parent: String,
+    /// This daemon's own default bridge (and its nftables table), so that daemons of tests
+    /// running at once never share addresses, and all of it goes with the daemon.
+    pub bridge: String,
+    pub bridge_ip: String,
+}
+
+/// A bridge name and a /24 of 10.128.0.0/9 unique to this test process and daemon.
+fn own_bridge() -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let pid = std::process::id();
+    let n = (pid * 8 + k) % (128 * 256);
+    (
+        format!("tugt{pid}n{k}"),
+        format!("10.{}.{}.1/24", 128 + n / 256, n % 256),
+    )
 }
 
 impl Daemon {
@@ -20,10 +36,13 @@ impl Daemon {
             .prefix("tug-e2e-")
             .tempdir()
             .unwrap();
+        let (bridge, bridge_ip) = own_bridge();
         let mut d = Daemon {
             dir,
             child: None,
             cgroup_parent: format!("tug-e2e-{}", std::process::id()),
+            bridge,
+            bridge_ip,
         };
         d.spawn();
         d
@@ -45,6 +64,8 @@ impl Daemon {
             .arg(format!("unix://{}", self.sock().display()))
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
+            .env("TUG_BRIDGE", &self.bridge)
+            .env("TUG_BIP", &self.bridge_ip)
             .stdout(Stdio::null())
             .stderr(
                 std::fs::OpenOptions::new()
@@ -130,6 +151,14 @@ impl Drop for Daemon {
             }
         }
         let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup").join(&self.cgroup_parent));
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &format!("tug_{}", self.bridge)])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
