@@ -729,19 +729,52 @@ fn interactive_tty_resize_detach_and_attach() {
         "exited 6\n"
     );
 
-    // exec -it with --detach-keys of our own, and --rm on run -it.
+    // Detach keys of our own choosing; the default ones then pass through to the shell.
     let (pty3, slave3) = Pty::open(24, 80);
     let mut run = Reap(pty3.spawn(
         &slave3,
-        d.cmd(&["run", "-it", "--rm", "--detach-keys", "ctrl-x,x", IMG, "sh"]),
+        d.cmd(&[
+            "run",
+            "-it",
+            "--name",
+            "keys",
+            "--detach-keys",
+            "ctrl-x,x",
+            IMG,
+            "sh",
+        ]),
     ));
     pty3.expect("# ");
-    pty3.write(b"exit 0\n");
+    pty3.write(b"echo before\n");
+    pty3.expect("before\r\n");
+    pty3.write(b"\x18x");
     let st = run.wait(Duration::from_secs(10));
     assert_eq!(st.code(), Some(0), "{}", pty3.text());
-    wait_for("--rm", Duration::from_secs(10), || {
-        d.ok(&["ps", "-aq"]).lines().count() == 1
-    });
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", "keys"]),
+        "running\n"
+    );
+
+    // exec -it into it: the tty, its size, and the exec's exit code.
+    let (pty4, slave4) = Pty::open(25, 90);
+    let mut exec = Reap(pty4.spawn(&slave4, d.cmd(&["exec", "-it", "keys", "sh"])));
+    pty4.expect("# ");
+    pty4.write(b"stty size; exit 4\n");
+    pty4.expect("25 90");
+    let st = exec.wait(Duration::from_secs(10));
+    assert_eq!(st.code(), Some(4), "{}", pty4.text());
+
+    // --rm with -it removes the container when the shell exits.
+    let (pty5, slave5) = Pty::open(24, 80);
+    let mut rm = Reap(pty5.spawn(
+        &slave5,
+        d.cmd(&["run", "-it", "--rm", "--name", "gone", IMG, "sh"]),
+    ));
+    pty5.expect("# ");
+    pty5.write(b"exit 0\n");
+    let st = rm.wait(Duration::from_secs(10));
+    assert_eq!(st.code(), Some(0), "{}", pty5.text());
+    assert!(!d.tug(&["inspect", "gone"]).status.success());
 }
 
 #[test]
