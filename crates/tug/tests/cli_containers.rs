@@ -1006,3 +1006,26 @@ fn signals_are_proxied_to_the_container() {
     assert_eq!(rest, "got-term\n");
     assert_eq!(st.code(), Some(9));
 }
+
+#[test]
+fn docker_cli_resize_reaches_the_container() {
+    let (d, _t) = daemon_with_image();
+    if Command::new("docker").arg("--version").output().is_err() {
+        return;
+    }
+    let (pty, slave) = Pty::open(30, 100);
+    let mut cmd = Command::new("docker");
+    cmd.env("DOCKER_HOST", d.host())
+        .args(["run", "-it", "--rm", "--name", "dk", IMG, "sh"]);
+    let mut client = Reap(pty.spawn(&slave, cmd));
+    pty.expect("# ");
+    pty.write(b"stty size\n");
+    pty.expect("30 100");
+    pty.resize(41, 121);
+    std::thread::sleep(Duration::from_millis(300));
+    pty.write(b"stty size\n");
+    pty.expect("41 121");
+    pty.write(b"exit 2\n");
+    let st = client.wait(Duration::from_secs(10));
+    assert_eq!(st.code(), Some(2), "{}", pty.text());
+}
