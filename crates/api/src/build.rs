@@ -82,6 +82,7 @@ fn options(q: &Query) -> Result<build::BuildOptions, ApiError> {
         labels: json_map(q, "labels")?,
         secrets,
         ignore: true,
+        pull: q.flag("pull"),
         network: q
             .get("networkmode")
             .filter(|n| !n.is_empty() && *n != "default" && *n != "bridge")
@@ -125,6 +126,15 @@ pub async fn build(
     // The daemon's own binary, even if its file was replaced since it started.
     let exe = std::path::PathBuf::from("/proc/self/exe");
     let runtime_root = e.roots.exec.join("build-runtime");
+    let rt = tokio::runtime::Handle::current();
+    let images = e.images.clone();
+    let puller: build::builder::Puller = Arc::new(move |name: &str| {
+        // Credentials come from the daemon's credentials file.
+        let opts = image::PullOptions::default();
+        rt.block_on(images.pull(name, &opts, Arc::new(image::progress::NoProgress)))
+            .map(|_| ())
+            .map_err(|err| err.to_string())
+    });
     tokio::task::spawn_blocking(move || {
         let send = |b: Bytes| {
             let _ = tx.blocking_send(b);
@@ -149,6 +159,7 @@ pub async fn build(
                     runtime_root,
                     state: data.clone(),
                     cgroup_parent: None,
+                    puller: Some(puller),
                 };
                 let progress = |ev: build::Event| match ev {
                     build::Event::Line(l) if !quiet => {

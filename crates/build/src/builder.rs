@@ -126,7 +126,12 @@ pub struct BuildOptions {
     pub ignore: bool,
     /// RUN's network when a step does not say: `host` (the default) or `none`.
     pub network: Option<String>,
+    /// Pull base images even when they are present (`--pull`).
+    pub pull: bool,
 }
+
+/// Fetches an image from its registry into the store (the daemon's pull).
+pub type Puller = std::sync::Arc<dyn Fn(&str) -> std::result::Result<(), String> + Send + Sync>;
 
 /// Progress lines, in the legacy builder's wording (`Step 1/3 : FROM busybox`).
 pub enum Event<'a> {
@@ -158,6 +163,8 @@ pub struct Builder {
     pub state: PathBuf,
     /// Parent cgroup for build containers (relative paths nest under the caller's).
     pub cgroup_parent: Option<String>,
+    /// How to pull a base image that is missing (or with `--pull`); none: local images only.
+    pub puller: Option<Puller>,
 }
 
 /// A stage's state after some steps.
@@ -725,6 +732,18 @@ impl Run<'_> {
                 key: sha(&["scratch"]),
                 args: BTreeMap::new(),
             });
+        }
+        let present = self.b.images.inspect(base).is_ok();
+        if let Some(pull) = &self.b.puller {
+            if self.opts.pull || !present {
+                self.line(&format!(" ---> Pulling {base}\n"));
+                if let Err(e) = pull(base) {
+                    if !present {
+                        return Err(BuildError::new(Kind::NotFound, e));
+                    }
+                    self.line(&format!(" ---> Pull failed ({e}): using the local image\n"));
+                }
+            }
         }
         let info = self.b.images.inspect(base).map_err(|e| match e.kind() {
             image::ErrorKind::NotFound => BuildError::new(

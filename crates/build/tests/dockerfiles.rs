@@ -172,6 +172,7 @@ impl Env {
             runtime_root: dir.path().join("rt"),
             state: dir.path().join("build"),
             cgroup_parent: None,
+            puller: None,
         };
         Env { dir, b }
     }

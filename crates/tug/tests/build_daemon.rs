@@ -652,3 +652,23 @@ fn onbuild_shell_network_exclude_and_parents() {
         stderr(&o)
     );
 }
+
+#[test]
+fn missing_base_images_are_pulled() {
+    let reg = img::Registry::start(false);
+    let t = tempfile::tempdir().unwrap();
+    let image = daemon::busybox_in_registry(&reg, t.path());
+    let d = D::start();
+    let c = Ctx::new(&[(
+        "Dockerfile",
+        &format!("FROM {image}\nRUN echo pulled > /p\n"),
+    )]);
+    let out = d.build_ok(c.path(), &["-t", "frompull:1"]);
+    assert!(out.contains(&format!(" ---> Pulling {image}")), "{out}");
+    assert_eq!(d.run("frompull:1", &["cat", "/p"]), "pulled\n");
+    // Present now: no pull unless --pull.
+    let out = d.build_ok(c.path(), &["-t", "frompull:1"]);
+    assert!(!out.contains("Pulling"), "{out}");
+    let out = d.build_ok(c.path(), &["-t", "frompull:1", "--pull"]);
+    assert!(out.contains("Pulling"), "{out}");
+}

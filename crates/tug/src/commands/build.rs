@@ -32,7 +32,7 @@ pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long)]
     no_cache: bool,
-    /// Always attempt to pull a newer version of the image (tug builds from local images)
+    /// Always attempt to pull a newer version of the base images
     #[arg(long)]
     pull: bool,
     /// Suppress the build output and print image ID on success
@@ -234,6 +234,9 @@ pub fn build(c: &Client, a: BuildArgs) -> Result<()> {
     }
     if a.no_cache {
         path.push_str("&nocache=1");
+    }
+    if a.pull {
+        path.push_str("&pull=1");
     }
     if a.quiet {
         path.push_str("&q=1");
