@@ -1434,6 +1434,51 @@ impl Run<'_> {
             .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
     }
 
+    /// `ADD http://…`: fetch the file (following redirects), check `--checksum`, and keep it
+    /// under the builder's state named by its URL; mode 0600 as Docker gives downloads.
+    fn download(
+        &self,
+        node: &crate::syntax::Node,
+        url: &str,
+        checksum: Option<&str>,
+    ) -> Result<PathBuf> {
+        let mut cur = url.to_string();
+        let mut body = None;
+        for _ in 0..5 {
+            match http_get(&cur).map_err(|e| self.err_at(node, format!("ADD {url}: {e}")))? {
+                HttpAnswer::Body(b) => {
+                    body = Some(b);
+                    break;
+                }
+                HttpAnswer::Redirect(to) => cur = to,
+            }
+        }
+        let Some(body) = body else {
+            return Err(self.err_at(node, format!("ADD {url}: too many redirects")));
+        };
+        if let Some(want) = checksum {
+            let got = format!("sha256:{}", context::hex(&Sha256::digest(&body)));
+            if want != got {
+                return Err(self.err_at(node, format!("ADD {url}: digest mismatch {want}: {got}")));
+            }
+        }
+        let name = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or("")
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("__unnamed__");
+        let dir = self.b.state.join("downloads").join(&sha(&[url])[..32]);
+        std::fs::create_dir_all(&dir).map_err(BuildError::internal)?;
+        let f = dir.join(name);
+        std::fs::write(&f, &body).map_err(BuildError::internal)?;
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(BuildError::internal)?;
+        Ok(f)
+    }
+
     fn copy_step(
         &self,
         st: &mut State,
@@ -1467,6 +1512,7 @@ impl Run<'_> {
         // Sources: heredocs, a stage/image root, or the context.
         let mut here = Vec::new();
         let mut srcs = Vec::new();
+        let mut remote: Vec<PathBuf> = Vec::new();
         for s in &c.sources {
             if let Some(h) = c.heredocs.iter().find(|h| {
                 crate::syntax::heredoc_markers(s)
@@ -1483,10 +1529,19 @@ impl Run<'_> {
                 continue;
             }
             let s = self.expand(st, node, s)?;
-            if add
-                && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@"))
-            {
-                return Err(self.err_at(node, format!("ADD {s}: remote sources are not supported by this builder: download the file into the build context")));
+            if add && s.starts_with("http://") {
+                let checksum = match &c.checksum {
+                    Some(x) => Some(self.expand(st, node, x)?),
+                    None => None,
+                };
+                remote.push(self.download(node, &s, checksum.as_deref())?);
+                continue;
+            }
+            if add && (s.starts_with("https://") || s.starts_with("git@") || s.contains(".git#")) {
+                return Err(self.err_at(node, format!("ADD {s}: https and git sources are not supported by this builder: use http:// or download the file into the build context")));
+            }
+            if !add && (s.starts_with("http://") || s.starts_with("https://")) {
+                return Err(self.err_at(node, format!("COPY {s}: source can't be a URL for COPY")));
             }
             srcs.push(s);
         }
@@ -1514,7 +1569,7 @@ impl Run<'_> {
         } else {
             Vec::new()
         };
-        let mut files: Vec<PathBuf> = Vec::new();
+        let mut files: Vec<PathBuf> = remote.clone();
         let mut wildcard = false;
         for s in &srcs {
             let rel = crate::ignore::clean(s);
@@ -1624,7 +1679,7 @@ impl Run<'_> {
                 if let Some(parent) = target_dir_or_file.parent() {
                     mkdir_owned(parent, &rootfs).map_err(BuildError::internal)?;
                 }
-                if add && md.is_file() && is_archive(f) {
+                if add && md.is_file() && !remote.contains(f) && is_archive(f) {
                     std::fs::create_dir_all(&dest_abs).map_err(BuildError::internal)?;
                     let file = std::fs::File::open(f).map_err(BuildError::internal)?;
                     let (_, dec) = image::layer::decompress(file).map_err(BuildError::internal)?;
@@ -1635,7 +1690,8 @@ impl Run<'_> {
                     image::layer::apply(dec, &dest_abs, &opts).map_err(|e| self.err_at(node, e))?;
                     continue;
                 }
-                let ctx_filter = from_context.then(|| (&self.matcher, rel_src.as_path()));
+                let ctx_filter = (from_context && !remote.contains(f))
+                    .then(|| (&self.matcher, rel_src.as_path()));
                 copy_tree(
                     f,
                     &target_dir_or_file,
@@ -1660,6 +1716,66 @@ impl Run<'_> {
             }
             Ok(ws.commit(&self.b.images, &self.diff_opts())?)
         })
+    }
+}
+
+enum HttpAnswer {
+    Body(Vec<u8>),
+    Redirect(String),
+}
+
+/// A plain HTTP/1.0 GET (the server closes the connection after the body).
+fn http_get(url: &str) -> std::result::Result<HttpAnswer, String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
+    let mut s = std::net::TcpStream::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: tug-build\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("send: {e}"))?;
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).map_err(|e| format!("read: {e}"))?;
+    let end = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("malformed HTTP response")?;
+    let head = String::from_utf8_lossy(&all[..end]).into_owned();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or("malformed HTTP status line")?;
+    let header = |k: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(k)
+                .then(|| v.trim().to_string())
+        })
+    };
+    match status {
+        200 => Ok(HttpAnswer::Body(all[end + 4..].to_vec())),
+        301 | 302 | 303 | 307 | 308 => {
+            let loc = header("location").ok_or("redirect without a location")?;
+            Ok(HttpAnswer::Redirect(if loc.starts_with('/') {
+                format!("http://{hostport}{loc}")
+            } else {
+                loc
+            }))
+        }
+        _ => Err(format!("invalid response status {status}")),
     }
 }
 

@@ -643,11 +643,11 @@ fn onbuild_shell_network_exclude_and_parents() {
         ),
         "triggered\n1\n/bin/sh ce\na.txt\ndeep\nc\n"
     );
-    let c = Ctx::new(&[("Dockerfile", "FROM busybox\nADD http://127.0.0.1:1/x /x\n")]);
+    let c = Ctx::new(&[("Dockerfile", "FROM busybox\nADD https://127.0.0.1:1/x /x\n")]);
     let o = d.build(c.path(), &[]);
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("remote sources are not supported"),
+        stderr(&o).contains("https and git sources are not supported"),
         "{}",
         stderr(&o)
     );
@@ -671,4 +671,83 @@ fn missing_base_images_are_pulled() {
     assert!(!out.contains("Pulling"), "{out}");
     let out = d.build_ok(c.path(), &["-t", "frompull:1", "--pull"]);
     assert!(out.contains("Pulling"), "{out}");
+}
+
+/// `python3 -m http.server` on a loopback port, killed (by PID) on drop.
+struct Http(std::process::Child, u16);
+
+impl Http {
+    fn serve(dir: &Path) -> Http {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Http(child, port)
+    }
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn add_fetches_http_urls_with_checksums() {
+    let d = D::start();
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("remote.txt"), "over http\n").unwrap();
+    let srv = Http::serve(files.path());
+    let url = format!("http://127.0.0.1:{}/remote.txt", srv.1);
+    // sha256 of "over http\n"
+    let sum = {
+        let o = Command::new("sha256sum")
+            .arg(files.path().join("remote.txt"))
+            .output()
+            .unwrap();
+        stdout(&o).split_whitespace().next().unwrap().to_string()
+    };
+    let c = Ctx::new(&[(
+        "Dockerfile",
+        &format!("FROM busybox\nADD --checksum=sha256:{sum} {url} /dl/\n"),
+    )]);
+    d.build_ok(c.path(), &["-t", "dl:1"]);
+    assert_eq!(
+        d.run(
+            "dl:1",
+            &["sh", "-c", "cat /dl/remote.txt; stat -c %a /dl/remote.txt"]
+        ),
+        "over http\n600\n"
+    );
+    c.write(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nADD --checksum=sha256:{} {url} /dl/\n",
+            "0".repeat(64)
+        ),
+    );
+    let o = d.build(c.path(), &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
 }
