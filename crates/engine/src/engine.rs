@@ -385,12 +385,14 @@ impl Engine {
         let rootfs = self.mount_rootfs(&c)?;
         let bundle = self.exec_dir(&c.id).join("bundle");
         std::fs::create_dir_all(&bundle).map_err(internal)?;
-        #[allow(unused_mut)]
         let mut extras = crate::prepare::StartExtras::default();
         extras
             .mounts
             .extend(crate::volume::attach::start_mounts(self, &c, &rootfs)?);
         self.networks.prepare(&c, &mut extras)?;
+        if c.host_config["Init"].as_bool().unwrap_or(false) {
+            self.add_init(&mut extras);
+        }
         let spec = crate::prepare::oci_for(&c, &rootfs, &self.runtime_cgroup_parent(), &extras)
             .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
         let data = serde_json::to_vec_pretty(&spec).map_err(internal)?;
@@ -451,6 +453,20 @@ impl Engine {
         self.watch(c.id.clone());
         self.monitor_health(&c.id, true);
         Ok(())
+    }
+
+    /// `--init`: tug's own init at /sbin/docker-init (where Docker puts its own), bind-mounted
+    /// read-only from the immutable copy of the binary so the container never sees a writable
+    /// tug. The binary is static: it runs in any image.
+    fn add_init(&self, extras: &mut crate::prepare::StartExtras) {
+        const INIT: &str = "/sbin/docker-init";
+        let exe = runtime::selfexe::sealed_path().unwrap_or_else(|_| self.exe.clone());
+        extras.mounts.push(crate::spec::MountSpec {
+            source: exe,
+            destination: INIT.into(),
+            options: vec!["rbind".into(), "ro".into(), "nosuid".into()],
+        });
+        extras.init_path = Some(INIT.into());
     }
 
     fn runtime_cgroup_parent(&self) -> String {

@@ -15,6 +15,7 @@ mod hooks;
 mod init;
 mod namespaces;
 pub mod process;
+pub mod reaper;
 mod rootfs;
 mod seccomp;
 pub mod securepath;

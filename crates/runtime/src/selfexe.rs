@@ -54,6 +54,16 @@ fn set_immutable(f: &std::fs::File) -> std::io::Result<()> {
 /// The immutable copy of our binary in COPY_DIR, made if missing. Keyed by the binary's device,
 /// inode, size and modification time, so a rebuilt binary gets its own copy.
 fn immutable_copy() -> std::io::Result<std::fs::File> {
+    immutable_copy_at().map(|(f, _)| f)
+}
+
+/// The path of the immutable copy of our binary (made if missing): what `--init` bind-mounts
+/// into containers, so that not even their PID 1 sees a writable tug binary.
+pub fn sealed_path() -> std::io::Result<std::path::PathBuf> {
+    immutable_copy_at().map(|(_, p)| p)
+}
+
+fn immutable_copy_at() -> std::io::Result<(std::fs::File, std::path::PathBuf)> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
     let m = std::fs::metadata("/proc/self/exe")?;
     let stamp = m.mtime() * 1_000_000_000 + m.mtime_nsec();
@@ -61,7 +71,7 @@ fn immutable_copy() -> std::io::Result<std::fs::File> {
     let path = std::path::Path::new(COPY_DIR).join(&name);
     if let Ok(f) = std::fs::File::open(&path) {
         if is_immutable(&f) && f.metadata()?.len() == m.size() {
-            return Ok(f);
+            return Ok((f, path));
         }
         return Err(std::io::Error::other("copy not sealed yet"));
     }
@@ -82,7 +92,7 @@ fn immutable_copy() -> std::io::Result<std::fs::File> {
     let f = std::fs::File::open(&path)?;
     set_immutable(&f)?;
     remove_stale_copies(&name);
-    Ok(f)
+    Ok((f, path))
 }
 
 /// Copies of other binary versions: processes still running from them keep their inode.

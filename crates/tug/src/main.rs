@@ -25,6 +25,8 @@ enum Command {
     /// The per-container monitor started by the daemon
     #[command(hide = true)]
     Shim(commands::shim::ShimCli),
+    /// A minimal init for PID 1 of a container: reaps orphans, forwards signals (run --init)
+    Init(commands::init::InitCli),
     /// The OCI distribution registry server
     Registry(commands::registry::RegistryCli),
     /// List images
@@ -134,6 +136,7 @@ fn main() {
             Command::Runtime(r) => commands::runtime::main(r),
             Command::Daemon(d) => commands::daemon::main(d),
             Command::Shim(s) => commands::shim::main(s),
+            Command::Init(a) => commands::init::main(a),
             Command::Registry(r) => commands::registry::main(r),
             Command::Images(a) => commands::images::run(host, |c| commands::images::images(c, a)),
             Command::Image(a) => commands::images::image(host, a),

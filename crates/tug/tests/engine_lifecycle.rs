@@ -452,3 +452,64 @@ fn events_stream_live_and_since_until_with_filters() {
         stderr(&o)
     );
 }
+
+#[test]
+fn init_runs_as_pid_1_reaps_orphans_and_forwards_signals() {
+    let (_reg, _t, image, d) = setup();
+    // PID 1 is tug's init; the command is its child; exit codes pass through.
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        &image,
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo parent=$PPID; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("/sbin/docker-init init -- sh -c"), "{out}");
+    assert!(out.contains("parent=1\n"), "{out}");
+    // The init binary is read-only inside.
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        &image,
+        "sh",
+        "-c",
+        "echo x >> /sbin/docker-init && echo wrote",
+    ]);
+    assert!(!stdout(&o).contains("wrote"), "{}", stdout(&o));
+    // Orphans are reaped: no zombie is left after their parent exits.
+    let o = d.docker(&[
+        "run", "--rm", "--init", &image, "sh", "-c",
+        "sh -c 'sleep 0.2 & sleep 0.2 & exit 0'; sleep 1; cat /proc/[0-9]*/stat | grep -c ') Z ' || true",
+    ]);
+    assert_eq!(stdout(&o).trim(), "0", "{}", stderr(&o));
+    // docker stop's SIGTERM reaches the command through init.
+    d.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "trapper",
+        &image,
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 3' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.ok(&["logs", "trapper"]).contains("ready") {
+        assert!(Instant::now() < deadline, "not ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t = Instant::now();
+    d.ok(&["stop", "-t", "20", "trapper"]);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "stop waited for the timeout"
+    );
+    assert_eq!(inspect(&d, "trapper", "{{.State.ExitCode}}"), "3");
+    assert!(d.ok(&["logs", "trapper"]).contains("got-term"));
+}

@@ -5,6 +5,7 @@ pub mod container;
 pub mod cp;
 pub mod daemon;
 pub mod images;
+pub mod init;
 pub mod login;
 pub mod network;
 pub mod registry;
