@@ -323,6 +323,32 @@ fn detached_container_through_ps_logs_exec_stop_rm() {
     );
     assert_eq!(d.ok(&["ps", "-l", "--format", "{{.Names}}"]), "done\n");
     assert_eq!(
+        d.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "before=done",
+            "--format",
+            "{{.Names}}"
+        ]),
+        "web\n"
+    );
+    assert_eq!(
+        d.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "since=web",
+            "--format",
+            "{{.Names}}"
+        ]),
+        "done\n"
+    );
+    assert_eq!(
+        d.ok(&["container", "ls", "-n", "2", "--format", "{{.Names}}"]),
+        "done\nweb\n"
+    );
+    assert_eq!(
         d.ok(&["ps", "-a", "--filter", "name=^/we", "--format", "{{.ID}}"]),
         format!("{}\n", &id[..12])
     );
@@ -816,6 +842,27 @@ fn update_changes_the_live_cgroup_limit() {
             "lim"
         ]),
         "500000000 40\n"
+    );
+    // The restart policy is updated too; not on a --rm container.
+    assert_eq!(
+        d.ok(&["update", "--restart", "on-failure:2", "lim"]),
+        "lim\n"
+    );
+    assert_eq!(
+        d.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+            "lim"
+        ]),
+        "on-failure:2\n"
+    );
+    d.ok(&["run", "-d", "--rm", "--name", "auto", IMG, "sleep", "100"]);
+    let o = d.tug(&["update", "--restart", "always", "auto"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "Error response from daemon: Restart policy cannot be updated because AutoRemove is enabled for the container\n"
     );
     // A bad value changes nothing.
     let o = d.tug(&["update", "-m", "1k", "lim"]);
