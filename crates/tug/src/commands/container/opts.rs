@@ -1119,17 +1119,25 @@ impl CreateOpts {
         let mut body = Value::Object(config);
         body["HostConfig"] = Value::Object(hc);
         let net = self.network.clone().unwrap_or_else(|| "default".into());
-        if !self.network_alias.is_empty() {
-            if matches!(net.as_str(), "default" | "bridge" | "host" | "none") {
-                return fail("network-scoped aliases are only supported for user-defined networks");
-            }
-            body["NetworkingConfig"] =
-                json!({"EndpointsConfig": {net: {"Aliases": self.network_alias}}});
-        } else if !matches!(net.as_str(), "default") {
-            body["NetworkingConfig"] = json!({"EndpointsConfig": {net: {}}});
-        } else {
-            body["NetworkingConfig"] = json!({"EndpointsConfig": {}});
+        let own_stack = matches!(net.as_str(), "none" | "host") || net.starts_with("container:");
+        if !self.network_alias.is_empty()
+            && (own_stack || matches!(net.as_str(), "default" | "bridge"))
+        {
+            return fail("network-scoped aliases are only supported for user-defined networks");
         }
+        // As docker: one endpoint for the network joined, none for host/none/container modes.
+        let endpoints = if own_stack {
+            json!({})
+        } else {
+            let aliases = opt_list(&self.network_alias);
+            json!({ net: {
+                "IPAMConfig": null, "Links": null, "Aliases": aliases, "MacAddress": "",
+                "DriverOpts": null, "GwPriority": 0, "NetworkID": "", "EndpointID": "",
+                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": null,
+            }})
+        };
+        body["NetworkingConfig"] = json!({ "EndpointsConfig": endpoints });
         Ok(Request { body })
     }
 }
@@ -1157,6 +1165,92 @@ pub fn nano_cpus(v: Option<&str>) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        o: CreateOpts,
+    }
+
+    fn body(args: &[&str]) -> Value {
+        use clap::Parser;
+        let mut argv = vec!["create"];
+        argv.extend_from_slice(args);
+        Wrap::try_parse_from(argv)
+            .unwrap()
+            .o
+            .request(false)
+            .unwrap()
+            .body
+    }
+
+    #[test]
+    fn network_endpoints_as_docker_sends_them() {
+        let b = body(&["img"]);
+        assert_eq!(b["HostConfig"]["NetworkMode"], "default");
+        assert!(b["NetworkingConfig"]["EndpointsConfig"]["default"].is_object());
+        let b = body(&["--network", "none", "img"]);
+        assert_eq!(b["NetworkingConfig"], json!({"EndpointsConfig": {}}));
+        let b = body(&["--network", "app", "--network-alias", "db", "img"]);
+        assert_eq!(
+            b["NetworkingConfig"]["EndpointsConfig"]["app"]["Aliases"],
+            json!(["db"])
+        );
+        use clap::Parser;
+        let o = Wrap::try_parse_from(["c", "--network-alias", "x", "img"])
+            .unwrap()
+            .o;
+        assert!(o.request(false).is_err());
+    }
+
+    #[test]
+    fn run_flags_map_to_the_create_body() {
+        let b = body(&[
+            "-p",
+            "8080:80",
+            "-v",
+            "/data",
+            "-v",
+            "/h:/c:ro",
+            "--restart",
+            "on-failure:2",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "2s",
+            "--cap-add",
+            "sys_admin",
+            "-it",
+            "--rm=false",
+            "img",
+            "sh",
+            "-c",
+            "x",
+        ]);
+        let c = &b;
+        let hc = &b["HostConfig"];
+        assert_eq!(c["Cmd"], json!(["sh", "-c", "x"]));
+        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}}));
+        assert_eq!(hc["PortBindings"]["80/tcp"][0]["HostPort"], "8080");
+        assert_eq!(c["Volumes"], json!({"/data": {}}));
+        assert_eq!(hc["Binds"], json!(["/h:/c:ro"]));
+        assert_eq!(
+            hc["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 2})
+        );
+        assert_eq!(c["Healthcheck"]["Test"], json!(["CMD-SHELL", "true"]));
+        assert_eq!(c["Healthcheck"]["Interval"], 2_000_000_000i64);
+        assert_eq!(hc["CapAdd"], json!(["CAP_SYS_ADMIN"]));
+        assert_eq!(
+            (
+                &c["Tty"],
+                &c["OpenStdin"],
+                &c["AttachStdin"],
+                &hc["AutoRemove"]
+            ),
+            (&json!(true), &json!(true), &json!(true), &json!(false))
+        );
+    }
 
     #[test]
     fn sizes_and_durations() {
