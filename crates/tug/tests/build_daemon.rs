@@ -751,3 +751,41 @@ fn add_fetches_http_urls_with_checksums() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
 }
+
+#[test]
+fn docker_py_builds_through_the_api() {
+    let d = D::start();
+    let c = Ctx::new(&[
+        ("f", "py\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nARG X\nCOPY f /f\nRUN echo $X > /x\n",
+        ),
+    ]);
+    let script = r#"
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1])
+img, logs = c.images.build(path=sys.argv[2], tag="py:1", buildargs={"X": "from-py"}, rm=True)
+print("".join(l.get("stream", "") for l in logs if "stream" in l))
+print("ID", img.id)
+try:
+    c.images.build(path=sys.argv[2], dockerfile="Missing.Dockerfile")
+except docker.errors.BuildError as e:
+    print("ERR", e.msg)
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script, &d.host(), c.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("ID {}", d.inspect("py:1", "{{.Id}}"))),
+        "{out}"
+    );
+    assert!(
+        out.contains("ERR Cannot locate specified Dockerfile: Missing.Dockerfile"),
+        "{out}"
+    );
+    assert_eq!(d.run("py:1", &["cat", "/f", "/x"]), "py\nfrom-py\n");
+}
