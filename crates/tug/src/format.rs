@@ -157,6 +157,11 @@ fn parse_action(a: &str) -> Result<Part, String> {
     };
     match toks.first() {
         None => Err("template parsing error: missing value for command".into()),
+        // `{{.Label "k"}}`: a method of the row, called with arguments.
+        Some(t) if t == ".Label" && toks.len() == 2 => Ok(Part::Call(
+            Some("label".into()),
+            toks.iter().map(arg).collect::<Result<Vec<_>, _>>()?,
+        )),
         Some(t) if t.starts_with('.') || t.starts_with('"') => Ok(Part::Call(None, vec![arg(t)?])),
         Some(f) => {
             if !matches!(
@@ -206,6 +211,20 @@ fn call(f: Option<&str>, args: &[Arg], v: &Value) -> Result<String, String> {
                 .unwrap_or_default()
         }
         Some("println") => format!("{}\n", text(&first)),
+        Some("label") => {
+            let key = vals.get(1).map(text).unwrap_or_default();
+            match &v["Labels"] {
+                Value::Object(o) => o.get(&key).map(text).unwrap_or_default(),
+                // docker's row form: `k=v,k2=v2`.
+                Value::String(s) => s
+                    .split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or_default(),
+                _ => String::new(),
+            }
+        }
         Some("len") => match &first {
             Value::Array(a) => a.len().to_string(),
             Value::Object(o) => o.len().to_string(),
@@ -551,6 +570,9 @@ mod tests {
         assert!(t.is_table());
         assert_eq!(t.header(&[("A", "AA"), ("D", "DD")]), "AA\tDD");
         assert!(Template::parse("{{nosuch .A}}", "").is_err());
+        let row = serde_json::json!({"Labels": "a=1,tier=web"});
+        let t = Template::parse("{{.Label \"tier\"}}|{{.Label \"x\"}}", "").unwrap();
+        assert_eq!(t.render(&row).unwrap(), "web|");
         assert_eq!(go_time(0), "1970-01-01 00:00:00 +0000 UTC");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
     }
