@@ -24,6 +24,8 @@ use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Where a `#!` heredoc script is mounted for its RUN (never part of a layer).
+const HEREDOC_SCRIPT: &str = "/dev/.tug-heredoc-script";
 const PROXY_ARGS: &[&str] = &[
     "HTTP_PROXY",
     "http_proxy",
@@ -1125,8 +1127,19 @@ impl Run<'_> {
         heredocs: &[crate::syntax::Heredoc],
         created: &str,
     ) -> Result<()> {
+        // `RUN <<EOF` whose body starts with `#!`: the body is a script run by its interpreter.
+        let mut script_file: Option<String> = None;
         let args: Vec<String> = match command {
             Command::Exec(v) => v.clone(),
+            Command::Shell(s)
+                if heredocs.len() == 1
+                    && s.split_whitespace().count() == 1
+                    && s.trim().starts_with("<<")
+                    && heredocs[0].content.starts_with("#!") =>
+            {
+                script_file = Some(heredocs[0].content.clone());
+                vec![HEREDOC_SCRIPT.to_string()]
+            }
             Command::Shell(s) => {
                 let script = if heredocs.len() == 1
                     && crate::syntax::heredoc_markers(s).len() == 1
@@ -1192,6 +1205,7 @@ impl Run<'_> {
             st.key.clone(),
             "RUN".to_string(),
             quote_json(&args),
+            script_file.clone().unwrap_or_default(),
             created_by.clone(),
             format!("{network:?}"),
         ];
@@ -1235,6 +1249,13 @@ impl Run<'_> {
             let (uid, gid, groups) = resolve_user(&rootfs, &user).map_err(|e| self.err_at(node, e))?;
             let mut extra_mounts = Vec::new();
             let mut keep_alive = Vec::new();
+            if let Some(body) = &script_file {
+                let f = ws.scratch().join("heredoc-script");
+                std::fs::write(&f, body).map_err(BuildError::internal)?;
+                std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                    .map_err(BuildError::internal)?;
+                extra_mounts.push(json!({"destination": HEREDOC_SCRIPT, "type": "bind", "source": f, "options": ["bind", "ro"]}));
+            }
             for m in &mount_specs {
                 let target = m.target.clone();
                 match m.kind.as_str() {

@@ -335,6 +335,10 @@ a
 A
 	b
 	B
+RUN <<EOF
+#!/bin/sh -e
+echo "script $0" > /got/script
+EOF
 "#,
     )]);
     let out = d.build_ok(c.path(), &["-t", "ms:1"]);
@@ -345,10 +349,10 @@ A
             &[
                 "sh",
                 "-c",
-                "cat /got/one /got/two /got/here /got/raw /got/a /got/b"
+                "cat /got/one /got/two /got/here /got/raw /got/a /got/b /got/script; ls -a /dev | grep -c heredoc || true"
             ]
         ),
-        "first\nmore\nsecond\nline here\nline $WHERE\na\nb\n"
+        "first\nmore\nsecond\nline here\nline $WHERE\na\nb\nscript /dev/.tug-heredoc-script\n0\n"
     );
     // --target builds only what that stage needs.
     let out = d.build_ok(c.path(), &["-t", "ms:two", "--target", "two"]);
