@@ -815,12 +815,15 @@ impl Run<'_> {
         );
         match &step.instruction {
             Instruction::Env(kvs) => {
-                let mut shown = Vec::new();
+                // Every value is expanded with the variables as they were before this
+                // instruction (`ENV a=bye b=$a` gives b the old a), as Docker does.
+                let mut pairs = Vec::new();
                 for (k, v) in kvs {
-                    let k = self.expand(st, node, k)?;
-                    let v = self.expand(st, node, v)?;
-                    shown.push(format!("{k}={v}"));
-                    st.set_env(&k, &v);
+                    pairs.push((self.expand(st, node, k)?, self.expand(st, node, v)?));
+                }
+                let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                for (k, v) in &pairs {
+                    st.set_env(k, v);
                 }
                 st.history(&created, nop(&format!("ENV {}", shown.join(" "))), true);
             }

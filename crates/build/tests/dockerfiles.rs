@@ -332,3 +332,25 @@ fn source_date_epoch_makes_builds_reproducible() {
     );
     assert_eq!(cfg["created"], "1970-01-01T00:16:40Z");
 }
+
+#[test]
+fn env_values_see_the_variables_from_before_the_instruction() {
+    let e = Env::new();
+    let c = ctx(&[(
+        "Dockerfile",
+        "FROM scratch\nENV abc=hello\nENV abc=bye def=$abc\nENV ghi=$abc\nARG A=arg\nENV A=env\nLABEL l=$A\n",
+    )]);
+    e.build(c.path(), opts("env:1")).unwrap();
+    let cfg = e.config("env:1");
+    let env: Vec<&str> = cfg["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"abc=bye") && env.contains(&"def=hello") && env.contains(&"ghi=bye"),
+        "{env:?}"
+    );
+    assert_eq!(cfg["config"]["Labels"]["l"], "env", "ENV wins over ARG");
+}
