@@ -674,6 +674,25 @@ impl Pty {
         }
     }
 
+    /// Type `line` until `what` shows up (for effects that land asynchronously).
+    fn retype_until(&self, line: &[u8], what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let before = self.seen.lock().unwrap().len();
+            self.write(line);
+            std::thread::sleep(Duration::from_millis(300));
+            let text = String::from_utf8_lossy(&self.seen.lock().unwrap()[before..]).to_string();
+            if text.contains(what) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} on the terminal: {:?}",
+                self.text()
+            );
+        }
+    }
+
     fn resize(&self, rows: u16, cols: u16) {
         let ws = libc::winsize {
             ws_row: rows,
@@ -723,9 +742,7 @@ fn interactive_tty_resize_detach_and_attach() {
     pty.expect("42-answer");
     // A resize of our terminal reaches the container's.
     pty.resize(40, 120);
-    std::thread::sleep(Duration::from_millis(300));
-    pty.write(b"stty size\n");
-    pty.expect("40 120");
+    pty.retype_until(b"stty size\n", "40 120");
     // ctrl-p ctrl-q detaches: the client exits 0, the container keeps running.
     pty.write(b"\x10\x11");
     let st = client.wait(Duration::from_secs(10));
@@ -1073,9 +1090,7 @@ fn docker_cli_resize_reaches_the_container() {
     pty.write(b"stty size\n");
     pty.expect("30 100");
     pty.resize(41, 121);
-    std::thread::sleep(Duration::from_millis(300));
-    pty.write(b"stty size\n");
-    pty.expect("41 121");
+    pty.retype_until(b"stty size\n", "41 121");
     pty.write(b"exit 2\n");
     let st = client.wait(Duration::from_secs(10));
     assert_eq!(st.code(), Some(2), "{}", pty.text());
