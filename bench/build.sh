@@ -73,7 +73,7 @@ D="env DOCKER_BUILDKIT=0 docker -H unix://$work/docker.sock build -q"
 BB="$B build --quiet --isolation chroot --pull=never"
 # Warm every cache once.
 for ctx in small multi; do
-  $T -t "$ctx" "$work/$ctx" >/dev/null; $D -t "$ctx" "$work/$ctx" >/dev/null; $BB --layers -t "$ctx" "$work/$ctx" >/dev/null
+  $T -t "$ctx" "$work/$ctx" >/dev/null; $D -t "$ctx" "$work/$ctx" >/dev/null 2>&1; $BB --layers -t "$ctx" "$work/$ctx" >/dev/null
 done
 hf() { # name → hyperfine JSON for the three tools
   local name=$1 tflags=$2 dflags=$3 bflags=$4 ctx=$5
