@@ -662,6 +662,22 @@ impl Run<'_> {
             .lexer
             .process_word(&s.base, &env)
             .map_err(|e| self.err_at(&s.node, e.to_string()))?;
+        if let Some(p) = &s.platform {
+            let p = self
+                .lexer
+                .process_word(p, &env)
+                .map_err(|e| self.err_at(&s.node, e.to_string()))?;
+            let host = image::manifest::Platform::host();
+            let want = format!("{}/{}", host.os, host.architecture);
+            if p != want && p.trim_end_matches("/v1") != want {
+                return Err(self.err_at(
+                    &s.node,
+                    format!(
+                        "platform {p} is not supported: tug builds for the host platform ({want})"
+                    ),
+                ));
+            }
+        }
         let n = self.step_no[&(s.index, usize::MAX)];
         self.line(&format!(
             "Step {n}/{} : FROM {}\n",
@@ -741,7 +757,10 @@ impl Run<'_> {
                 self.line(&format!(" ---> Pulling {base}\n"));
                 if let Err(e) = pull(base) {
                     if !present {
-                        return Err(BuildError::new(Kind::NotFound, e));
+                        return Err(BuildError::new(
+                            Kind::NotFound,
+                            format!("base image {base}: no such image locally, and pulling it failed: {e}"),
+                        ));
                     }
                     self.line(&format!(" ---> Pull failed ({e}): using the local image\n"));
                 }
@@ -1013,6 +1032,7 @@ impl Run<'_> {
                 command,
                 mounts,
                 network,
+                security,
                 heredocs,
             } => self.run_step(
                 st,
@@ -1020,6 +1040,7 @@ impl Run<'_> {
                 command,
                 mounts,
                 network.as_deref().or(self.opts.network.as_deref()),
+                security.as_deref(),
                 heredocs,
                 &created,
             )?,
@@ -1127,6 +1148,7 @@ impl Run<'_> {
         command: &Command,
         mounts: &[String],
         network: Option<&str>,
+        security: Option<&str>,
         heredocs: &[crate::syntax::Heredoc],
         created: &str,
     ) -> Result<()> {
@@ -1191,6 +1213,14 @@ impl Run<'_> {
                 shown_args.len(),
                 shown_args.join(" ")
             );
+        }
+        if let Some(sec) = security {
+            if sec != "sandbox" {
+                return Err(self.err_at(
+                    node,
+                    format!("RUN --security={sec} is not allowed: tug runs build steps sandboxed"),
+                ));
+            }
         }
         if let Some(n) = network {
             if !matches!(n, "host" | "none" | "default") {

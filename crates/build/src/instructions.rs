@@ -47,6 +47,7 @@ pub enum Instruction {
         command: Command,
         mounts: Vec<String>,
         network: Option<String>,
+        security: Option<String>,
         heredocs: Vec<Heredoc>,
     },
     Cmd(Command),
@@ -296,6 +297,7 @@ impl V<'_> {
                     command: self.command(n),
                     mounts: flags_all("mount"),
                     network: flag("network"),
+                    security: flag("security"),
                     heredocs: n.heredocs.clone(),
                 }
             }

@@ -505,8 +505,11 @@ fn errors_name_the_cause() {
         ("FROM busybox\nRUNN x\n", "Dockerfile:2:1: unknown instruction: RUNN"),
         ("FROM busybox\nCOPY missing.txt /\n", "COPY failed: file not found in build context or excluded by .dockerignore: stat missing.txt: file does not exist"),
         ("FROM busybox\nCOPY ignored.txt /\n", "COPY failed: file not found in build context or excluded by .dockerignore: stat ignored.txt: file does not exist"),
-        ("FROM nosuchimage\n", "pull access denied for nosuchimage"),
+        ("FROM nosuchimage\n", "base image nosuchimage: no such image locally, and pulling it failed"),
         ("FROM busybox\nUSER ghost\nRUN true\n", "unable to find user ghost: no matching entries in passwd file"),
+        ("FROM --platform=linux/s390x busybox\n", "Dockerfile:1:1: platform linux/s390x is not supported: tug builds for the host platform"),
+        ("FROM busybox\nRUN --security=insecure true\n", "RUN --security=insecure is not allowed"),
+        ("FROM busybox\nRUN --network=bridge true\n", "network mode \"bridge\" is not supported for RUN"),
         ("FROM busybox\nENV x=\"${y:?must be set}\"\n", "Dockerfile:2:1: y: must be set"),
         ("FROM busybox\nCOPY a b /notdir\n", "When using COPY with more than one source file, the destination must be a directory and end with a /"),
     ];
