@@ -88,7 +88,16 @@ fn needs_sealed_exe(args: &[String]) -> bool {
     if argv0 == "tug-runc" {
         return runtime_verb(args.get(1..).unwrap_or(&[]));
     }
-    // The first word that is not an option (nor an option's value) is the command.
+    match command_word(args) {
+        // `shim` creates the daemon's containers in-process (their init is its fork).
+        Some(i) if args[i] == "shim" => true,
+        Some(i) if args[i] == "runtime" => runtime_verb(&args[i + 1..]),
+        _ => false,
+    }
+}
+
+/// The index of the command: the first word that is not an option (nor `-H`'s value).
+fn command_word(args: &[String]) -> Option<usize> {
     let mut i = 1;
     while i < args.len() {
         let a = args[i].as_str();
@@ -100,14 +109,39 @@ fn needs_sealed_exe(args: &[String]) -> bool {
             i += 1;
             continue;
         }
-        return match a {
-            // `shim` creates the daemon's containers in-process (their init is its fork).
-            "shim" => true,
-            "runtime" => runtime_verb(&args[i + 1..]),
-            _ => false,
-        };
+        return Some(i);
     }
-    false
+    None
+}
+
+/// Parsers of one command alone: the runtime, the shim and init skip building the whole
+/// CLI (hundreds of client flags), which short-lived and resident processes both feel.
+#[derive(Parser)]
+#[command(name = "tug shim")]
+struct ShimOnly {
+    #[command(flatten)]
+    shim: commands::shim::ShimCli,
+}
+
+#[derive(Parser)]
+#[command(name = "tug init")]
+struct InitOnly {
+    #[command(flatten)]
+    init: commands::init::InitCli,
+}
+
+/// Run `runtime`, `shim` or `init` without the rest of the CLI; None for other commands.
+fn fast_path(args: &[String]) -> Option<i32> {
+    let i = command_word(args)?;
+    let rest = || std::iter::once(format!("tug {}", args[i])).chain(args[i + 1..].iter().cloned());
+    match args[i].as_str() {
+        "runtime" => Some(commands::runtime::main(
+            commands::runtime::RuntimeCli::parse_from(rest()),
+        )),
+        "shim" => Some(commands::shim::main(ShimOnly::parse_from(rest()).shim)),
+        "init" => Some(commands::init::main(InitOnly::parse_from(rest()).init)),
+        _ => None,
+    }
 }
 
 fn main() {
@@ -129,6 +163,8 @@ fn main() {
         .unwrap_or("tug");
     let code = if argv0 == "tug-runc" {
         commands::runtime::main(commands::runtime::RuntimeCli::parse())
+    } else if let Some(code) = fast_path(&args) {
+        code
     } else {
         let cli = Cli::try_parse().unwrap_or_else(|e| commands::container::usage_exit(e, &args));
         let host = cli.host.as_deref();
