@@ -167,7 +167,49 @@ mod tests {
                 &[("dir/a", true), ("dir/keep", false), ("dir/keep/z", false)],
             ),
         ];
-        for (text, checks) in cases {
+        let documented: &[(&str, &[(&str, bool)])] = &[
+            (
+                "*/temp*",
+                &[
+                    ("somedir/temporary.txt", true),
+                    ("somedir/temp", true),
+                    ("temp", false),
+                    ("a/b/temp", false),
+                ],
+            ),
+            (
+                "*/*/temp*",
+                &[
+                    ("somedir/subdir/temporary.txt", true),
+                    ("somedir/temp", false),
+                ],
+            ),
+            (
+                "temp?",
+                &[
+                    ("tempa", true),
+                    ("tempb", true),
+                    ("temp", false),
+                    ("tempab", false),
+                ],
+            ),
+            (
+                "*.md\n!README*.md\nREADME-secret.md\n",
+                &[
+                    ("a.md", true),
+                    ("README.md", false),
+                    ("README-secret.md", true),
+                ],
+            ),
+            (
+                "*.md\nREADME-secret.md\n!README*.md\n",
+                &[("README-secret.md", false), ("x.md", true)],
+            ),
+            ("!a\n", &[("a", false), ("b", false)]),
+            ("\n\n   \n", &[("anything", false)]),
+            (".git\n", &[(".git/HEAD", true), (".gitignore", false)]),
+        ];
+        for (text, checks) in cases.iter().chain(documented) {
             let m = Matcher::parse(text);
             for (path, want) in *checks {
                 assert_eq!(m.excluded(path), *want, "patterns {text:?}, path {path}");

@@ -354,3 +354,37 @@ fn env_values_see_the_variables_from_before_the_instruction() {
     );
     assert_eq!(cfg["config"]["Labels"]["l"], "env", "ENV wins over ARG");
 }
+
+#[test]
+fn substitution_happens_where_docker_does_it() {
+    let e = Env::new();
+    let c = ctx(&[(
+        "Dockerfile",
+        "FROM scratch\nENV A=one S=SIGINT P=8080 V=/vol U=app W=/w\nCMD echo $A\nENTRYPOINT [\"run-$A\"]\nUSER $U\nWORKDIR $W\nSTOPSIGNAL $S\nEXPOSE $P\nVOLUME $V /other\nVOLUME [\"/json-$A\"]\nLABEL \"k-$A\"=\"v $A\" 'q'='$A'\nONBUILD RUN echo $A\nHEALTHCHECK CMD echo $A\n",
+    )]);
+    e.build(c.path(), opts("sub:1")).unwrap();
+    let cfg = &e.config("sub:1")["config"];
+    assert_eq!(cfg["Cmd"], serde_json::json!(["/bin/sh", "-c", "echo $A"]));
+    assert_eq!(
+        cfg["Entrypoint"],
+        serde_json::json!(["run-$A"]),
+        "exec form is never expanded"
+    );
+    assert_eq!(cfg["User"], "app");
+    assert_eq!(cfg["WorkingDir"], "/w");
+    assert_eq!(cfg["StopSignal"], "SIGINT");
+    assert_eq!(cfg["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
+    assert_eq!(
+        cfg["Volumes"],
+        serde_json::json!({"/vol": {}, "/other": {}, "/json-one": {}})
+    );
+    assert_eq!(
+        cfg["Labels"],
+        serde_json::json!({"k-one": "v one", "q": "$A"})
+    );
+    assert_eq!(cfg["OnBuild"], serde_json::json!(["RUN echo $A"]));
+    assert_eq!(
+        cfg["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "echo $A"])
+    );
+}
