@@ -106,6 +106,20 @@ pub async fn build(
     }
     let quiet = q.flag("q");
     let data = e.roots.data.join("build");
+    // Contexts of builds a crashed daemon never finished go after a day.
+    if let Ok(rd) = std::fs::read_dir(data.join("contexts")) {
+        for ent in rd.flatten() {
+            let old = ent
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(86_400));
+            if old {
+                let _ = std::fs::remove_dir_all(ent.path());
+            }
+        }
+    }
     let ctx = data
         .join("contexts")
         .join(engine::container::names::new_id());
