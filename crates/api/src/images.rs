@@ -293,13 +293,13 @@ pub async fn inspect(e: Arc<Engine>, name: String) -> Result<Response<Body>, Api
             Kind::NotFound => ApiError::not_found(format!("No such image: {name}")),
             _ => err,
         })?;
+    let cfg = e.images.config_json(&info);
     let all = blocking(move || e.images.list().map_err(image_err)).await?;
     let tags: Vec<String> = all
         .iter()
         .filter(|i| i.record.config == info.record.config && !i.record.is_untagged())
         .map(|i| familiar(&i.record.name))
         .collect();
-    let cfg = serde_json::to_value(&info.config).unwrap_or_default();
     Ok(json(
         200,
         &serde_json::json!({

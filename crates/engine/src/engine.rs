@@ -301,7 +301,7 @@ impl Engine {
                 }
                 _ => e.into(),
             })?;
-        let image_config = serde_json::to_value(&info.config).map_err(internal)?["config"].clone();
+        let image_config = self.images.config_json(&info)["config"].clone();
         let config = crate::prepare::merge_create(body, &image_config)
             .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
         let host_config = body

@@ -513,3 +513,66 @@ fn init_runs_as_pid_1_reaps_orphans_and_forwards_signals() {
     assert_eq!(inspect(&d, "trapper", "{{.State.ExitCode}}"), "3");
     assert!(d.ok(&["logs", "trapper"]).contains("got-term"));
 }
+
+#[test]
+fn an_image_healthcheck_applies_to_its_containers() {
+    let (_reg, t, image, d) = setup();
+    let ctx = t.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {image}\nHEALTHCHECK --interval=1s --retries=1 CMD sh -c 'test -e /tmp/up'\n"
+        ),
+    )
+    .unwrap();
+    let o = Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", d.sock().display()))
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "-t", "hcimg"])
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let test = d.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Healthcheck}}",
+        "hcimg",
+    ]);
+    assert!(
+        test.contains(r#""Test":["CMD-SHELL","sh -c 'test -e /tmp/up'"]"#),
+        "{test}"
+    );
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fromimg",
+        "hcimg",
+        "sh",
+        "-c",
+        "sleep 1000",
+    ]);
+    wait_for(&d, "fromimg", "{{.State.Health.Status}}", 20, |v| {
+        v == "unhealthy"
+    });
+    d.ok(&["exec", "fromimg", "sh", "-c", "touch /tmp/up"]);
+    wait_for(&d, "fromimg", "{{.State.Health.Status}}", 20, |v| {
+        v == "healthy"
+    });
+    // --no-healthcheck turns it off.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nohc",
+        "--no-healthcheck",
+        "hcimg",
+        "sh",
+        "-c",
+        "sleep 1000",
+    ]);
+    assert_eq!(inspect(&d, "nohc", "{{.State.Health}}"), "<nil>");
+}

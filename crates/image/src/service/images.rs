@@ -21,6 +21,17 @@ pub struct ImageInfo {
 }
 
 impl ImageService {
+    /// The image's config blob as JSON, with every field it has (Docker's `Healthcheck`,
+    /// `OnBuild`, `Shell` too, which typed OCI configs leave out); the typed config as JSON
+    /// if the blob cannot be read.
+    pub fn config_json(&self, info: &ImageInfo) -> serde_json::Value {
+        self.content()
+            .read(&info.record.config)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| serde_json::to_value(&info.config).unwrap_or_default())
+    }
+
     /// The record for a name (`busybox`, `busybox:1`), a full ID (`sha256:…`) or an ID prefix.
     pub fn resolve(&self, name_or_id: &str) -> Result<ImageRecord, ServiceError> {
         let err = |c| ServiceError::new("image", name_or_id, c);
