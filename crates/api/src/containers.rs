@@ -468,7 +468,7 @@ fn status_text(c: &Container) -> String {
     }
 }
 
-fn list_json(c: &Container) -> serde_json::Value {
+pub(crate) fn list_json(c: &Container) -> serde_json::Value {
     serde_json::json!({
         "Id": c.id, "Names": [c.name], "Image": c.image_name, "ImageID": c.image,
         "Command": c.command(), "Created": epoch(&c.created), "Ports": [],
@@ -481,7 +481,7 @@ fn list_json(c: &Container) -> serde_json::Value {
 }
 
 pub fn inspect_json(c: &Container) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args,
         "State": c.state.to_docker(), "Image": c.image, "ResolvConfPath": "", "HostnamePath": "",
         "HostsPath": "", "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
@@ -490,7 +490,16 @@ pub fn inspect_json(c: &Container) -> serde_json::Value {
         "GraphDriver": {"Data": null, "Name": "overlay2"},
         "Mounts": c.mounts.iter().map(|m| m.to_docker()).collect::<Vec<_>>(), "Config": c.config,
         "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}}
-    })
+    });
+    // As Docker: a container that names no log driver reports the daemon's, json-file.
+    let log = &mut v["HostConfig"]["LogConfig"];
+    if log["Type"].as_str().unwrap_or_default().is_empty() {
+        log["Type"] = "json-file".into();
+    }
+    if !log["Config"].is_object() {
+        log["Config"] = serde_json::json!({});
+    }
+    v
 }
 
 /// `POST /containers/{id}/attach`: the connection becomes the container's stdio.
@@ -507,6 +516,7 @@ pub async fn attach(
         blocking(move || Ok(e.store.get(&id)?)).await?
     };
     let (stdin, stdout, stderr) = (q.flag("stdin"), q.flag("stdout"), q.flag("stderr"));
+    let logs = q.flag("logs");
     if !c.state.running() {
         e.expect_attach(&c.id);
     }
@@ -514,7 +524,7 @@ pub async fn attach(
     let tty = c.tty();
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };
-        pump(e, c.id, TokioIo::new(up), stdin, stdout, stderr).await;
+        pump(e, c.id, TokioIo::new(up), stdin, stdout, stderr, logs).await;
     });
     Ok(Response::builder()
         .status(101)
@@ -525,8 +535,15 @@ pub async fn attach(
         .expect("valid"))
 }
 
-async fn pump<IO>(e: Arc<Engine>, id: String, client: IO, stdin: bool, stdout: bool, stderr: bool)
-where
+async fn pump<IO>(
+    e: Arc<Engine>,
+    id: String,
+    mut client: IO,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    logs: bool,
+) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     // Wait until the shim is there (the client usually attaches before `start`).
@@ -551,6 +568,29 @@ where
         .is_ok_and(|c| c.state.status != Status::Created);
     if !ready || !started {
         return;
+    }
+    if logs {
+        // As Docker with `logs=1`: what the container already wrote, then the live stream.
+        let Ok((c, path)) = e.log_path(&id) else {
+            return;
+        };
+        let opts = crate::logs::LogOptions {
+            stdout,
+            stderr,
+            follow: false,
+            timestamps: false,
+            tail: None,
+            since: None,
+            until: None,
+            tty: c.tty(),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        tokio::task::spawn_blocking(move || crate::logs::stream(&path, &opts, &tx, || false));
+        while let Some(b) = rx.recv().await {
+            if client.write_all(&b).await.is_err() {
+                return;
+            }
+        }
     }
     let Ok(std_shim) = e.shim(&id).connect() else {
         return;
