@@ -5,7 +5,9 @@
 
 mod archive;
 mod build;
+mod commit;
 mod containers;
+mod df;
 mod error;
 mod events;
 mod images;

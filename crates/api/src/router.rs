@@ -25,6 +25,9 @@ pub async fn route(req: Request<Incoming>, b: Arc<Backends>) -> Result<Response<
     let r = match (&m, segs.as_slice()) {
         (&Method::GET, ["events"]) => Some(crate::events::events(e, q).await),
         (&Method::POST, ["containers", "create"]) => Some(c::create(e, q, req).await),
+        (&Method::POST, ["containers", "prune"]) => Some(crate::df::containers_prune(e, q).await),
+        (&Method::POST, ["commit"]) => Some(crate::commit::commit(e, q, req).await),
+        (&Method::GET, ["system", "df"]) => Some(crate::df::df(e).await),
         (&Method::GET, ["containers", "json"]) => Some(c::list(e, q).await),
         (&Method::GET, ["containers", id, "json"]) => Some(c::inspect(e, id.to_string()).await),
         (&Method::POST, ["containers", id, "start"]) => Some(c::start(e, id.to_string()).await),

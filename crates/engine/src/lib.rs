@@ -2,6 +2,7 @@
 //! policies, health checks, and the shim that watches over each running container.
 
 pub mod archive;
+pub mod commit;
 pub mod container;
 pub mod daemon;
 pub mod engine;
@@ -10,6 +11,7 @@ pub mod health;
 pub mod network;
 pub mod ops;
 pub mod prepare;
+pub mod prune;
 pub mod restart;
 pub mod shim;
 pub mod spec;

@@ -69,6 +69,10 @@ enum Command {
     Login(commands::login::LoginArgs),
     /// Log out from a registry
     Logout(commands::login::LogoutArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::commit::CommitArgs),
+    /// Manage tug
+    System(commands::system::SystemCli),
 }
 
 /// Verbs after which the runtime touches a container's namespaces: those re-execute from a
@@ -194,6 +198,8 @@ fn main() {
             Command::Diff(a) => commands::images::run(host, |c| commands::cp::diff(c, a)),
             Command::Network(a) => commands::network::main(host, a),
             Command::Port(a) => commands::network::port(host, a),
+            Command::Commit(a) => commands::images::run(host, |c| commands::commit::commit(c, a)),
+            Command::System(a) => commands::system::main(host, a),
         }
     };
     std::process::exit(code);

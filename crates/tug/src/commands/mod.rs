@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod build;
+pub mod commit;
 pub mod container;
 pub mod cp;
 pub mod daemon;
@@ -11,4 +12,5 @@ pub mod network;
 pub mod registry;
 pub mod runtime;
 pub mod shim;
+pub mod system;
 pub mod volume;

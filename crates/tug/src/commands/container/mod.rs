@@ -51,6 +51,9 @@ pub enum Verb {
     Rename(manage::RenameArgs),
     /// Update configuration of one or more containers
     Update(manage::UpdateArgs),
+    /// Remove all stopped containers
+    #[command(hide = true)]
+    Prune(crate::commands::system::ContainerPruneArgs),
 }
 
 #[derive(Args)]
@@ -90,6 +93,7 @@ fn dispatch(host: Option<&str>, v: Verb, grouped: bool) -> i32 {
         Verb::Unpause(a) => go(host, |c| manage::each(c, a, "unpause")),
         Verb::Rename(a) => go(host, |c| manage::rename(c, a)),
         Verb::Update(a) => go(host, |c| manage::update(c, a)),
+        Verb::Prune(a) => crate::commands::system::container_prune_main(host, a),
     }
 }
 
