@@ -1583,7 +1583,7 @@ impl Run<'_> {
                 continue;
             }
             let s = self.expand(st, node, s)?;
-            if add && s.starts_with("http://") {
+            if add && (s.starts_with("http://") || s.starts_with("https://")) {
                 let checksum = match &c.checksum {
                     Some(x) => Some(self.expand(st, node, x)?),
                     None => None,
@@ -1591,8 +1591,8 @@ impl Run<'_> {
                 remote.push(self.download(node, &s, checksum.as_deref())?);
                 continue;
             }
-            if add && (s.starts_with("https://") || s.starts_with("git@") || s.contains(".git#")) {
-                return Err(self.err_at(node, format!("ADD {s}: https and git sources are not supported by this builder: use http:// or download the file into the build context")));
+            if add && (s.starts_with("git@") || s.contains(".git#")) {
+                return Err(self.err_at(node, format!("ADD {s}: git sources are not supported by this builder: clone the repository into the build context")));
             }
             if !add && (s.starts_with("http://") || s.starts_with("https://")) {
                 return Err(self.err_at(node, format!("COPY {s}: source can't be a URL for COPY")));
@@ -1778,53 +1778,25 @@ enum HttpAnswer {
     Redirect(String),
 }
 
-/// A plain HTTP/1.0 GET (the server closes the connection after the body).
+/// A GET of an http:// or https:// URL (system CA roots, plus $SSL_CERT_FILE).
 fn http_get(url: &str) -> std::result::Result<HttpAnswer, String> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:80")
-    };
-    let mut s = std::net::TcpStream::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(60)));
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: tug-build\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("send: {e}"))?;
-    let mut all = Vec::new();
-    s.read_to_end(&mut all).map_err(|e| format!("read: {e}"))?;
-    let end = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("malformed HTTP response")?;
-    let head = String::from_utf8_lossy(&all[..end]).into_owned();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or("malformed HTTP status line")?;
-    let header = |k: &str| {
-        head.lines().skip(1).find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(k)
-                .then(|| v.trim().to_string())
-        })
-    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err("only http:// and https:// URLs".into());
+    }
+    // Downloads are kept in memory before they are checked: a bound for hostile servers.
+    const LIMIT: usize = 1 << 30;
+    let (status, location, body) =
+        image::registry::transport::get_blocking(url, LIMIT).map_err(|e| e.to_string())?;
     match status {
-        200 => Ok(HttpAnswer::Body(all[end + 4..].to_vec())),
+        200 => Ok(HttpAnswer::Body(body.to_vec())),
         301 | 302 | 303 | 307 | 308 => {
-            let loc = header("location").ok_or("redirect without a location")?;
+            let loc = location.ok_or("redirect without a location")?;
             Ok(HttpAnswer::Redirect(if loc.starts_with('/') {
-                format!("http://{hostport}{loc}")
+                let scheme_end = url.find("://").map_or(0, |i| i + 3);
+                let origin_end = url[scheme_end..]
+                    .find('/')
+                    .map_or(url.len(), |i| scheme_end + i);
+                format!("{}{loc}", &url[..origin_end])
             } else {
                 loc
             }))

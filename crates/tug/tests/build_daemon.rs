@@ -80,7 +80,11 @@ fn busybox_rootfs() -> Vec<u8> {
 
 impl D {
     fn start() -> D {
-        let d = D(daemon::Daemon::start());
+        D::start_with_env(&[])
+    }
+
+    fn start_with_env(env: &[(&str, &str)]) -> D {
+        let d = D(daemon::Daemon::start_with_env(env));
         let o = d.tug_in(&["import", "-", "busybox:latest"], None, &busybox_rootfs());
         assert!(o.status.success(), "import: {}", stderr(&o));
         d
@@ -795,4 +799,124 @@ except docker.errors.BuildError as e:
         "{out}"
     );
     assert_eq!(d.run("py:1", &["cat", "/f", "/x"]), "py\nfrom-py\n");
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with openssl in `dir`:
+/// (ca.pem, server cert, server key).
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=tug test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "srv.pem",
+    ]);
+    (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"))
+}
+
+#[test]
+fn add_fetches_https_urls_trusting_the_system_and_ssl_cert_file() {
+    let pki = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_ca(pki.path());
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("remote.txt"), "over https\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = r#"
+import http.server, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), http.server.SimpleHTTPRequestHandler)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+"#;
+    let child = Command::new("python3")
+        .args(["-c", server, &port.to_string()])
+        .arg(&cert)
+        .arg(&key)
+        .current_dir(files.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let srv = Http(child, port);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", srv.1)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let d = D::start_with_env(&[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    let url = format!("https://127.0.0.1:{}/remote.txt", srv.1);
+    let c = Ctx::new(&[("Dockerfile", &format!("FROM busybox\nADD {url} /dl/\n"))]);
+    d.build_ok(c.path(), &["-t", "dls:1"]);
+    assert_eq!(d.run("dls:1", &["cat", "/dl/remote.txt"]), "over https\n");
+    // The certificate names 127.0.0.1 only: another name for the same server is refused.
+    c.write(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nADD https://localhost:{}/remote.txt /dl/\n",
+            srv.1
+        ),
+    );
+    let o = d.build(c.path(), &["--no-cache"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("ADD https://localhost") && err.contains("certificate"),
+        "{err}"
+    );
 }

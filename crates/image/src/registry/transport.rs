@@ -56,6 +56,14 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
         .get_or_init(|| {
             let mut roots = rustls::RootCertStore::empty();
             use rustls_pki_types::pem::PemObject;
+            // $SSL_CERT_FILE (OpenSSL's convention) adds a bundle: private CAs, tests.
+            if let Some(extra) = std::env::var_os("SSL_CERT_FILE") {
+                if let Ok(iter) = rustls_pki_types::CertificateDer::pem_file_iter(extra) {
+                    for cert in iter.flatten() {
+                        let _ = roots.add(cert);
+                    }
+                }
+            }
             for bundle in [
                 "/etc/ssl/certs/ca-certificates.crt",
                 "/etc/pki/tls/certs/ca-bundle.crt",
@@ -133,6 +141,13 @@ where
     tokio::spawn(async move {
         let _ = conn.await;
     });
+    // Origin servers get the origin form (`GET /path?q`), as HTTP/1.1 asks of clients.
+    let mut req = req;
+    if let Some(pq) = uri.path_and_query() {
+        if let Ok(origin) = pq.as_str().parse::<Uri>() {
+            *req.uri_mut() = origin;
+        }
+    }
     sender.send_request(req).await.map_err(unavailable)
 }
 
@@ -153,4 +168,41 @@ pub async fn read_body(resp: Response<Incoming>, limit: usize) -> Result<Bytes, 
         }
     }
     Ok(out.into())
+}
+
+/// One GET of an http:// or https:// URL from synchronous code (the builder's `ADD <url>`):
+/// the status, the `Location` header, and the body (refused beyond `limit` bytes).
+pub fn get_blocking(
+    url: &str,
+    limit: usize,
+) -> Result<(u16, Option<String>, Bytes), RegistryError> {
+    let uri: Uri =
+        url.parse().map_err(
+            |e: hyper::http::uri::InvalidUri| RegistryError::Unavailable {
+                url: url.to_string(),
+                cause: e.to_string(),
+            },
+        )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RegistryError::Unavailable {
+            url: url.to_string(),
+            cause: e.to_string(),
+        })?;
+    rt.block_on(async move {
+        let req = Request::get(uri)
+            .header(hyper::header::USER_AGENT, "tug-build")
+            .body(empty())
+            .expect("valid request");
+        let resp = send(req).await?;
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let body = read_body(resp, limit).await?;
+        Ok((status, location, body))
+    })
 }

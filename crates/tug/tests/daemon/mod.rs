@@ -16,6 +16,8 @@ pub struct Daemon {
     /// running at once never share addresses, and all of it goes with the daemon.
     pub bridge: String,
     pub bridge_ip: String,
+    /// Extra environment of the daemon process.
+    env: Vec<(String, String)>,
 }
 
 /// A bridge name and a /24 of 10.128.0.0/9 unique to this test process and daemon.
@@ -32,6 +34,11 @@ fn own_bridge() -> (String, String) {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Daemon::start_with_env(&[])
+    }
+
+    /// A daemon with extra environment variables (e.g. `SSL_CERT_FILE`).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("tug-e2e-")
             .tempdir()
@@ -43,6 +50,10 @@ impl Daemon {
             cgroup_parent: format!("tug-e2e-{}", std::process::id()),
             bridge,
             bridge_ip,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         d.spawn();
         d
@@ -66,6 +77,7 @@ impl Daemon {
             .arg(&self.cgroup_parent)
             .env("TUG_BRIDGE", &self.bridge)
             .env("TUG_BIP", &self.bridge_ip)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(
                 std::fs::OpenOptions::new()
