@@ -333,6 +333,16 @@ fn docker_config(c: &serde_json::Value) -> serde_json::Value {
 struct JsonProgress {
     tx: Sender<Bytes>,
     done: Mutex<Option<(String, String)>>,
+    /// Told once, at the first progress event: until then a failure is the response's status.
+    first: Mutex<Option<tokio::sync::oneshot::Sender<Result<(), EngineError>>>>,
+}
+
+impl JsonProgress {
+    /// Reports the first event (or an early failure) to whoever awaits it; true if it did.
+    fn first(&self, r: Result<(), EngineError>) -> bool {
+        let f = self.first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        f.is_some_and(|f| f.send(r).is_ok())
+    }
 }
 
 impl JsonProgress {
@@ -360,6 +370,7 @@ fn bar(current: u64, total: u64) -> String {
 
 impl Progress for JsonProgress {
     fn event(&self, ev: ProgressEvent) {
+        self.first(Ok(()));
         match ev {
             ProgressEvent::Resolved { .. } => {}
             ProgressEvent::LayerWaiting { layer } => self.send(serde_json::json!({"status": "Pulling fs layer", "progressDetail": {}, "id": layer.short()})),
@@ -481,11 +492,13 @@ pub async fn pull(
         .transpose()
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     let (tx, body) = stream::channel();
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let shown = familiar(&reference);
         let progress = Arc::new(JsonProgress {
             tx: tx.clone(),
             done: Mutex::new(None),
+            first: Mutex::new(Some(first_tx)),
         });
         let tag_shown = shown.rsplit(':').next().unwrap_or("latest").to_string();
         let path = image::Reference::parse(&reference)
@@ -504,15 +517,23 @@ pub async fn pull(
         };
         match e.images.pull(&reference, &opts, progress.clone()).await {
             Ok(rec) => {
+                progress.first(Ok(()));
                 progress.send(serde_json::json!({"status": format!("Digest: {}", rec.target)}));
                 progress.send(serde_json::json!({"status": format!("Status: Downloaded newer image for {shown}")}));
             }
             Err(err) => {
                 let msg = err.to_string();
-                progress.send(serde_json::json!({"errorDetail": {"message": msg}, "error": msg}));
+                // As Docker: a pull that fails before any progress answers with an error status.
+                if !progress.first(Err(err.into())) {
+                    progress
+                        .send(serde_json::json!({"errorDetail": {"message": msg}, "error": msg}));
+                }
             }
         }
     });
+    if let Ok(Err(err)) = first_rx.await {
+        return Err(crate::containers::from_engine(err));
+    }
     Ok(Response::builder()
         .status(200)
         .header("Content-Type", "application/json")
@@ -642,6 +663,7 @@ pub async fn push(
             out: JsonProgress {
                 tx: tx.clone(),
                 done: Mutex::new(None),
+                first: Mutex::new(None),
             },
             layers: layers.clone(),
         });

@@ -649,6 +649,7 @@ impl Engine {
             }
             // No restart policy brings it back while it is being removed.
             let _ = self.store.update(&c.id, |c| c.manually_stopped = true);
+            self.emit(&c, "kill", &[("signal", libc::SIGKILL.to_string())]);
             let _ = self.shim(&c.id).kill(libc::SIGKILL);
             self.thaw_if_paused(&c);
             self.wait_until(&c.id, Some(Duration::from_secs(30)), |c| {

@@ -133,3 +133,30 @@ fn docker_py_containers() {
         "the read-only bind mount was written"
     );
 }
+
+#[test]
+fn docker_py_images() {
+    let reg = img::Registry::start(false);
+    let t = tempfile::tempdir().unwrap();
+    let image = daemon::busybox_in_registry(&reg, t.path());
+    let d = daemon::Daemon::start();
+    py(&d, "images.py", &[&image, &reg.addr]);
+    assert_eq!(d.ok(&["images", "-q"]), "");
+    // What the script pushed is in the registry.
+    let o = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{}/py/copy:v2", reg.addr))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn docker_py_volumes_networks_events() {
+    let d = daemon_with_busybox();
+    py(&d, "volumes_networks_events.py", &[]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    assert_eq!(d.ok(&["volume", "ls", "-q"]), "");
+    let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains("pynet"), "{nets}");
+}

@@ -76,7 +76,7 @@ if r.exit_code == 0:
 contains(r.output, b"Read-only file system", "write to a read-only bind")
 
 # exec_run: plain (stdout and stderr together), demux, stream, tty, env/workdir/user.
-r = web.exec_run(["sh", "-c", "echo out; echo err >&2; exit 4"])
+r = web.exec_run(["sh", "-c", "echo out; sleep 0.2; echo err >&2; exit 4"])
 eq((r.exit_code, r.output), (4, b"out\nerr\n"), "exec_run")
 r = web.exec_run(["sh", "-c", "echo out; echo err >&2"], demux=True)
 eq((r.exit_code, r.output), (0, (b"out\n", b"err\n")), "exec_run demux")
