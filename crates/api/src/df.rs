@@ -96,6 +96,8 @@ fn images(e: &Engine, containers: &[Container]) -> (Vec<Value>, u64) {
                 .map(|l| l.size())
                 .sum();
             let used = containers.iter().filter(|c| c.image == *id).count();
+            // As Docker's: an image's size is its layers'.
+            let size: u64 = i.manifest.layers().iter().map(|l| l.size()).sum();
             let created = i
                 .config
                 .created()
@@ -110,7 +112,7 @@ fn images(e: &Engine, containers: &[Container]) -> (Vec<Value>, u64) {
                 .unwrap_or_default();
             json!({
                 "Id": id, "ParentId": "", "RepoTags": tags, "RepoDigests": [],
-                "Created": created, "Size": i.size, "SharedSize": shared, "VirtualSize": i.size,
+                "Created": created, "Size": size, "SharedSize": shared, "VirtualSize": size,
                 "Labels": labels, "Containers": used,
             })
         })

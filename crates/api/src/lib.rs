@@ -19,10 +19,11 @@ mod router;
 mod server;
 mod stream;
 mod system;
+pub mod tls;
 mod version;
 mod volumes;
 
 pub use error::{ApiError, Kind};
-pub use server::{serve, Backends};
+pub use server::{serve, serve_tls, Backends};
 pub use system::{SystemBackend, SystemInfo};
 pub use version::{API_VERSION, MIN_API_VERSION};

@@ -26,15 +26,40 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
+        tokio::spawn(serve_conn(stream, backends.clone()));
+    }
+}
+
+/// Serve the API over TCP with TLS: each client's handshake (with its certificate, checked
+/// by `acceptor`) must succeed before any request is read.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: crate::tls::Acceptor,
+    backends: Arc<Backends>,
+) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let acceptor = acceptor.clone();
         let b = backends.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| router::route(req, b.clone()));
-            let conn = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades();
-            let _ = conn.await;
+            let handshake =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream));
+            if let Ok(Ok(tls)) = handshake.await {
+                serve_conn(tls, b).await;
+            }
         });
     }
+}
+
+async fn serve_conn<S>(stream: S, b: Arc<Backends>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| router::route(req, b.clone()));
+    let conn = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    let _ = conn.await;
 }
 
 pub fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {

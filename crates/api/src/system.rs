@@ -19,7 +19,12 @@ pub struct SystemInfo {
     pub data_root: String,
     pub cgroup_version: String,
     pub default_runtime: String,
-    pub runtimes: Vec<(String, String)>,
+    /// Name, path and fixed arguments of each OCI runtime.
+    pub runtimes: Vec<(String, String, Vec<String>)>,
+    /// `registry-mirrors` (URLs) and `insecure-registries` (host[:port] or CIDR).
+    pub mirrors: Vec<String>,
+    pub insecure_registries: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 pub trait SystemBackend: Send + Sync {
@@ -90,8 +95,15 @@ pub fn info(b: &dyn SystemBackend) -> Response<Body> {
     let runtimes: serde_json::Map<String, serde_json::Value> = i
         .runtimes
         .iter()
-        .map(|(n, p)| (n.clone(), serde_json::json!({"path": p})))
+        .map(|(n, p, args)| {
+            let mut v = serde_json::json!({"path": p});
+            if !args.is_empty() {
+                v["runtimeArgs"] = serde_json::json!(args);
+            }
+            (n.clone(), v)
+        })
         .collect();
+    let registry = registry_config(&i);
     json(
         200,
         &serde_json::json!({
@@ -107,8 +119,7 @@ pub fn info(b: &dyn SystemBackend) -> Response<Body> {
             "CgroupDriver": "cgroupfs", "CgroupVersion": i.cgroup_version, "NEventsListener": 0,
             "KernelVersion": kernel(), "OperatingSystem": os_name(), "OSVersion": "", "OSType": "linux",
             "Architecture": std::env::consts::ARCH, "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null,
-                "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": null},
+            "RegistryConfig": registry,
             "NCPU": ncpu(), "MemTotal": mem_total(), "GenericResources": null, "DockerRootDir": i.data_root,
             "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": host.trim(), "Labels": [],
             "ExperimentalBuild": false, "ServerVersion": env!("CARGO_PKG_VERSION"),
@@ -118,9 +129,40 @@ pub fn info(b: &dyn SystemBackend) -> Response<Body> {
             "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "tug",
             "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
             "InitCommit": {"ID": "", "Expected": ""},
-            "SecurityOptions": ["name=seccomp,profile=builtin"], "Warnings": null
+            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "Warnings": if i.warnings.is_empty() { serde_json::Value::Null } else { serde_json::json!(i.warnings) }
         }),
     )
+}
+
+/// Docker's `RegistryConfig`: insecure CIDRs (loopback always), per-registry index configs,
+/// and the docker.io mirrors.
+fn registry_config(i: &SystemInfo) -> serde_json::Value {
+    let mut cidrs = vec!["127.0.0.0/8".to_string()];
+    let mut index = serde_json::Map::new();
+    for r in &i.insecure_registries {
+        if r.contains('/') {
+            cidrs.push(r.clone());
+        } else {
+            index.insert(
+                r.clone(),
+                serde_json::json!({"Name": r, "Mirrors": [], "Secure": false, "Official": false}),
+            );
+        }
+    }
+    let mirrors: Vec<String> = i
+        .mirrors
+        .iter()
+        .map(|m| format!("{}/", m.trim_end_matches('/')))
+        .collect();
+    index.insert(
+        "docker.io".into(),
+        serde_json::json!({"Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true}),
+    );
+    serde_json::json!({
+        "AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null,
+        "InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": mirrors,
+    })
 }
 
 fn os_name() -> String {

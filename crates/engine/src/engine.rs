@@ -90,6 +90,8 @@ pub struct Engine {
     restart_delays: Mutex<HashMap<String, Duration>>,
     /// Networks, their endpoints and live parts (bridges, rules, DNS).
     pub networks: crate::network::Networks,
+    /// OCI runtimes containers may name (`--runtime`).
+    pub runtimes: crate::runtimes::Runtimes,
 }
 
 impl Engine {
@@ -114,6 +116,7 @@ impl Engine {
             execs: Mutex::new(HashMap::new()),
             events: crate::events::Events::default(),
             restart_delays: Mutex::new(HashMap::new()),
+            runtimes: Default::default(),
         });
         engine.reconcile();
         engine.networks.reconcile();
@@ -304,10 +307,12 @@ impl Engine {
         let image_config = self.images.config_json(&info)["config"].clone();
         let config = crate::prepare::merge_create(body, &image_config)
             .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
-        let host_config = body
+        let mut host_config = body
             .get("HostConfig")
             .cloned()
             .unwrap_or(serde_json::json!({}));
+        (self.runtimes.on_create(&mut host_config))
+            .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
         crate::restart::Policy::from_host_config(&host_config)
             .map_err(|e| EngineError::new(Kind::Invalid, e))?;
         crate::health::Check::from_config(&config)
@@ -418,6 +423,10 @@ impl Engine {
             tty: c.tty(),
             stdin: c.config["OpenStdin"].as_bool().unwrap_or(false),
             wait_attach: waiting,
+            external: (self
+                .runtimes
+                .resolve(c.host_config["Runtime"].as_str().unwrap_or_default()))
+            .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?,
         };
         let pid = match shim::spawn(&self.exe, &cfg) {
             Ok(pid) => pid,

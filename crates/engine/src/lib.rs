@@ -13,6 +13,7 @@ pub mod ops;
 pub mod prepare;
 pub mod prune;
 pub mod restart;
+pub mod runtimes;
 pub mod shim;
 pub mod spec;
 pub mod volume;

@@ -57,6 +57,7 @@ fn start(args: &[&str], tty: bool, stdin: bool) -> (Shimmed, i32) {
         tty,
         stdin,
         wait_attach: 0,
+        external: None,
     };
     let pid = spawn(Path::new(TUG), &cfg).unwrap();
     (
@@ -215,6 +216,7 @@ fn a_bad_bundle_is_reported_by_spawn() {
         tty: false,
         stdin: false,
         wait_attach: 0,
+        external: None,
     };
     let err = spawn(Path::new(TUG), &cfg).unwrap_err().to_string();
     assert!(err.contains("executable file not found"), "{err}");

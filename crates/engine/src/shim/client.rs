@@ -40,6 +40,12 @@ pub fn spawn(exe: &Path, cfg: &ShimConfig) -> Result<i32> {
     if cfg.wait_attach > 0 {
         cmd.arg("--wait-attach").arg(cfg.wait_attach.to_string());
     }
+    if let Some(ext) = &cfg.external {
+        cmd.arg("--runtime-path").arg(&ext.path);
+        for a in &ext.args {
+            cmd.arg(format!("--runtime-arg={a}"));
+        }
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -7,6 +7,7 @@
 //! waiters and ends. A daemon that restarts reconnects to the socket, or reads `exit.json`.
 
 mod client;
+mod external;
 mod logfile;
 mod proto;
 mod server;
@@ -35,6 +36,8 @@ pub struct ShimConfig {
     /// Hold the start until this many attach clients are connected (at most 10 s), so a
     /// short-lived container's output reaches clients that attached before `start`.
     pub wait_attach: u32,
+    /// An external OCI runtime binary to run the container with (None: tug's own).
+    pub external: Option<crate::runtimes::External>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -22,13 +22,13 @@ struct Attached {
 }
 
 /// The container's end of things, as the shim holds it.
-struct Io {
+pub(super) struct Io {
     /// Where stdin typed by clients goes (pipe write end or pty master).
-    stdin: Option<OwnedFd>,
+    pub(super) stdin: Option<OwnedFd>,
     /// Output to read: (stream, fd). A pty is one stream, stdout.
-    outputs: Vec<(u8, OwnedFd)>,
+    pub(super) outputs: Vec<(u8, OwnedFd)>,
     /// The pty master, for resizing.
-    master: Option<OwnedFd>,
+    pub(super) master: Option<OwnedFd>,
 }
 
 /// Run the shim for `cfg`; `ready` receives `{"pid":N}` or `{"error":…}`. Never returns.
@@ -60,11 +60,11 @@ pub fn run(cfg: ShimConfig, ready: OwnedFd) -> ! {
     drop(ready);
     quiet_stdio();
     let (clients, waiters) = accept_early_attaches(&cfg, &listener, &io);
-    if let Err(e) = container::start(&cfg.runtime_root, &cfg.id) {
+    if let Err(e) = super::external::start_container(&cfg) {
         if let Some(l) = log.as_mut() {
             let _ = l.write(2, format!("tug: start container: {e}\n").as_bytes());
         }
-        let _ = container::delete(&cfg.runtime_root, &cfg.id, true);
+        super::external::delete_container(&cfg);
         finish(&cfg, 127, &listener)
     }
     let status = serve(&cfg, pid, io, &listener, log.as_mut(), clients, waiters);
@@ -99,7 +99,7 @@ fn quiet_stdio() {
     }
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+pub(super) fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))
 }
 
@@ -124,6 +124,9 @@ fn accept_early_attaches(
 }
 
 fn create_container(cfg: &ShimConfig) -> Result<(i32, Io), String> {
+    if let Some(ext) = &cfg.external {
+        return super::external::create(cfg, ext);
+    }
     let mut opts = CreateOpts {
         root: cfg.runtime_root.clone(),
         id: cfg.id.clone(),
@@ -380,11 +383,8 @@ fn handle(
         ),
         Ok(Request::Wait) => waiters.push(conn),
         Ok(Request::Kill { signal }) => {
-            let r = container::kill(&cfg.runtime_root, &cfg.id, signal, false);
-            reply(
-                &mut conn,
-                &serde_json::json!({"error": r.err().map(|e| e.to_string())}),
-            );
+            let r = super::external::kill_container(cfg, signal);
+            reply(&mut conn, &serde_json::json!({"error": r.err()}));
         }
         Ok(Request::Resize { height, width }) => {
             if let Some(m) = &io.master {
@@ -415,7 +415,7 @@ fn handle(
 /// The container is gone: delete it, record how it ended, and end the shim.
 fn finish(cfg: &ShimConfig, code: i32, listener: &UnixListener) -> ! {
     let info = exit_info(cfg, code);
-    let _ = container::delete(&cfg.runtime_root, &cfg.id, true);
+    super::external::delete_container(cfg);
     let data = serde_json::to_vec(&info).expect("serializes");
     let _ = runtime::util::write_atomic(&cfg.dir.join(EXIT_FILE), &data);
     let _ = std::fs::remove_file(cfg.dir.join(SOCKET));

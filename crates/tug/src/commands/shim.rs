@@ -25,6 +25,12 @@ pub struct ShimCli {
     stdin: bool,
     #[arg(long, default_value_t = 0)]
     wait_attach: u32,
+    /// An external OCI runtime binary (default: tug's own runtime, in-process)
+    #[arg(long)]
+    runtime_path: Option<PathBuf>,
+    /// An argument the external runtime always gets; may be repeated
+    #[arg(long, allow_hyphen_values = true)]
+    runtime_arg: Vec<String>,
 }
 
 /// Descriptor 3 is the ready pipe the daemon passed.
@@ -40,6 +46,10 @@ pub fn main(a: ShimCli) -> i32 {
         tty: a.tty,
         stdin: a.stdin,
         wait_attach: a.wait_attach,
+        external: a.runtime_path.map(|path| engine::runtimes::External {
+            path,
+            args: a.runtime_arg,
+        }),
     };
     // SAFETY: the daemon hands the shim its ready pipe as descriptor 3 and nothing else owns it.
     let ready = unsafe { engine::shim::owned(3) };

@@ -18,6 +18,8 @@ pub struct Daemon {
     pub bridge_ip: String,
     /// Extra environment of the daemon process.
     env: Vec<(String, String)>,
+    /// More `tug daemon` arguments (listeners, config file, runtimes).
+    pub extra: Vec<String>,
 }
 
 /// A bridge name and a /24 of 10.128.0.0/9 unique to this test process and daemon.
@@ -37,14 +39,28 @@ impl Daemon {
         Daemon::start_with_env(&[])
     }
 
+    /// A daemon started with more arguments.
+    pub fn start_with_args(args: &[&str]) -> Daemon {
+        let mut d = Daemon::new_with_env(&[]);
+        d.extra = args.iter().map(|s| s.to_string()).collect();
+        d.spawn();
+        d
+    }
+
     /// A daemon with extra environment variables (e.g. `SSL_CERT_FILE`).
     pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
+        let mut d = Daemon::new_with_env(env);
+        d.spawn();
+        d
+    }
+
+    fn new_with_env(env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("tug-e2e-")
             .tempdir()
             .unwrap();
         let (bridge, bridge_ip) = own_bridge();
-        let mut d = Daemon {
+        Daemon {
             dir,
             child: None,
             cgroup_parent: format!("tug-e2e-{}", std::process::id()),
@@ -54,9 +70,8 @@ impl Daemon {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-        };
-        d.spawn();
-        d
+            extra: Vec::new(),
+        }
     }
 
     pub fn sock(&self) -> PathBuf {
@@ -75,6 +90,7 @@ impl Daemon {
             .arg(format!("unix://{}", self.sock().display()))
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
+            .args(&self.extra)
             .env("TUG_BRIDGE", &self.bridge)
             .env("TUG_BIP", &self.bridge_ip)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
