@@ -658,7 +658,7 @@ fn onbuild_shell_network_exclude_and_parents() {
     let o = d.build(c.path(), &[]);
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("https and git sources are not supported"),
+        stderr(&o).contains("ADD https://127.0.0.1:1/x") && stderr(&o).contains("refused"),
         "{}",
         stderr(&o)
     );
