@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root: the tests create namespaces, cgroups and mounts" >&2; exit 1; }
-scripts/deps.sh docker.io skopeo openssl curl docker-registry docker-compose
+scripts/deps.sh docker.io skopeo openssl curl docker-registry docker-compose runc
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -A clippy::all -D clippy::undocumented_unsafe_blocks
 if cargo nextest --version >/dev/null 2>&1; then
