@@ -131,15 +131,19 @@ pub async fn remove(e: Arc<Engine>, id: String, q: Query) -> Result<Response<Bod
 }
 
 pub async fn inspect(e: Arc<Engine>, id: String) -> Result<Response<Body>, ApiError> {
-    let (c, execs, net) = blocking(move || {
+    let (c, execs, net, paths) = blocking(move || {
         let c = e.store.get(&id)?;
         let execs = e.exec_ids(&c.id);
         let net = crate::networks::settings(&e, &c);
-        Ok((c, execs, net))
+        let paths = crate::networks::etc_paths(&e, &c);
+        Ok((c, execs, net, paths))
     })
     .await?;
     let mut v = inspect_json(&c);
     v["NetworkSettings"] = net;
+    for (k, p) in paths.as_object().into_iter().flatten() {
+        v[k] = p.clone();
+    }
     if !execs.is_empty() {
         v["ExecIDs"] = serde_json::json!(execs);
     }
@@ -181,6 +185,7 @@ pub async fn list(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError> 
                 continue;
             }
             let mut v = list_json(c);
+            v["Ports"] = crate::networks::list_ports(&e, c);
             if size {
                 let rw = dir_size(&e.store.container_dir(&c.id).join("rootfs").join("upper"));
                 let image = e.images.inspect(&c.image).map(|i| i.size).unwrap_or(0);

@@ -152,3 +152,18 @@ pub async fn prune(e: Arc<Engine>, q: Query) -> Result<Response<Body>, ApiError>
 pub fn settings(e: &Engine, c: &engine::container::Container) -> Value {
     e.networks.settings(c)
 }
+
+/// A container's `Ports` for the container list.
+pub fn list_ports(e: &Engine, c: &engine::container::Container) -> Value {
+    e.networks.list_ports(c)
+}
+
+/// Inspect's paths of the /etc files tug writes for a container, as an object to merge
+/// into the inspect body.
+pub fn etc_paths(e: &Engine, c: &engine::container::Container) -> Value {
+    let mut v = json!({});
+    for (k, path) in e.networks.etc_paths(c) {
+        v[k] = json!(path);
+    }
+    v
+}

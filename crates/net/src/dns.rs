@@ -1,14 +1,20 @@
 //! The embedded DNS server of a user-defined network: it listens on the network's gateway
-//! address, answers A queries for names the engine knows on that network (containers,
-//! aliases, short ids), and relays every other query to the host's resolvers.
+//! address over UDP and TCP, answers A queries for names the engine knows on that network
+//! (containers, aliases, short ids), and relays every other query to the resolvers chosen
+//! for the asking container (its `--dns` servers, else the host's). Local answers too big
+//! for a UDP reply are truncated with the TC bit set, so that clients ask again over TCP.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Names → addresses, asked per query (the engine's records are the truth).
 pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+
+/// The resolvers other names go to, by the address of the client asking.
+pub type Upstreams = Arc<dyn Fn(IpAddr) -> Vec<SocketAddr> + Send + Sync>;
 
 /// A running server; dropping it stops it.
 pub struct DnsServer {
@@ -19,35 +25,54 @@ pub struct DnsServer {
 impl Drop for DnsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Wake the TCP accept loop so that it sees the flag and closes its socket.
+        let _ = TcpStream::connect_timeout(&self.addr.into(), Duration::from_millis(100));
     }
 }
 
 const TYPE_A: u16 = 1;
+const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
 const TTL: u32 = 600;
+/// The largest UDP reply to a client that does not announce more with EDNS.
+const UDP_MAX: usize = 512;
+
+struct Shared {
+    lookup: Lookup,
+    upstreams: Upstreams,
+    stop: Arc<AtomicBool>,
+}
 
 impl DnsServer {
-    /// Listen on `addr` (UDP) until dropped.
+    /// Listen on `addr` (UDP and TCP) until dropped.
     pub fn start(
         addr: SocketAddrV4,
         lookup: Lookup,
-        upstreams: Vec<SocketAddr>,
+        upstreams: Upstreams,
     ) -> std::io::Result<DnsServer> {
         let sock = UdpSocket::bind(addr)?;
         sock.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let tcp = TcpListener::bind(addr)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let upstreams = Arc::new(upstreams);
+        let shared = Arc::new(Shared {
+            lookup,
+            upstreams,
+            stop: stop.clone(),
+        });
+        let s = shared.clone();
         std::thread::Builder::new()
             .name(format!("dns {addr}"))
-            .spawn(move || serve(sock, lookup, upstreams, flag))?;
+            .spawn(move || serve_udp(sock, s))?;
+        std::thread::Builder::new()
+            .name(format!("dns tcp {addr}"))
+            .spawn(move || serve_tcp(tcp, shared))?;
         Ok(DnsServer { stop, addr })
     }
 }
 
-fn serve(sock: UdpSocket, lookup: Lookup, upstreams: Arc<Vec<SocketAddr>>, stop: Arc<AtomicBool>) {
-    let mut buf = [0u8; 1500];
-    while !stop.load(Ordering::SeqCst) {
+fn serve_udp(sock: UdpSocket, s: Arc<Shared>) {
+    let mut buf = [0u8; 4096];
+    while !s.stop.load(Ordering::SeqCst) {
         let Ok((n, from)) = sock.recv_from(&mut buf) else {
             continue;
         };
@@ -55,19 +80,65 @@ fn serve(sock: UdpSocket, lookup: Lookup, upstreams: Arc<Vec<SocketAddr>>, stop:
         let Some(question) = parse_question(q) else {
             continue;
         };
-        if let Some(ips) = lookup(&question.name) {
-            let _ = sock.send_to(&answer(q, &question, &ips), from);
+        if let Some(ips) = (s.lookup)(&question.name) {
+            let r = truncate(answer(q, &question, &ips), udp_limit(q, &question));
+            let _ = sock.send_to(&r, from);
             continue;
         }
         let (Ok(reply), q) = (sock.try_clone(), q.to_vec()) else {
             continue;
         };
-        let up = upstreams.clone();
+        let up = (s.upstreams)(from.ip());
         std::thread::spawn(move || {
-            let resp = forward(&q, &up).unwrap_or_else(|| servfail(&q));
+            let resp = forward_udp(&q, &up).unwrap_or_else(|| servfail(&q));
             let _ = reply.send_to(&resp, from);
         });
     }
+}
+
+fn serve_tcp(listener: TcpListener, s: Arc<Shared>) {
+    for conn in listener.incoming() {
+        if s.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(conn) = conn else { continue };
+        let s = s.clone();
+        std::thread::spawn(move || serve_conn(conn, &s));
+    }
+}
+
+/// One TCP client: length-prefixed queries until it closes or idles for 10 s.
+fn serve_conn(mut conn: TcpStream, s: &Shared) {
+    let Ok(peer) = conn.peer_addr() else { return };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    while let Some(q) = read_msg(&mut conn) {
+        let resp = match parse_question(&q) {
+            None => continue,
+            Some(question) => match (s.lookup)(&question.name) {
+                Some(ips) => answer(&q, &question, &ips),
+                None => forward_tcp(&q, &(s.upstreams)(peer.ip())).unwrap_or_else(|| servfail(&q)),
+            },
+        };
+        if write_msg(&mut conn, &resp).is_err() || s.stop.load(Ordering::SeqCst) {
+            return;
+        }
+    }
+}
+
+fn read_msg(conn: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).ok()?;
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    conn.read_exact(&mut msg).ok()?;
+    Some(msg)
+}
+
+fn write_msg(conn: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(msg.len()).unwrap_or(u16::MAX);
+    let mut out = Vec::with_capacity(msg.len() + 2);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&msg[..len as usize]);
+    conn.write_all(&out)
 }
 
 /// The first question of a query.
@@ -126,6 +197,36 @@ pub fn answer(query: &[u8], q: &Question, ips: &[Ipv4Addr]) -> Vec<u8> {
     r
 }
 
+/// The UDP reply size a query allows: 512 bytes, or what its EDNS record announces.
+pub fn udp_limit(query: &[u8], q: &Question) -> usize {
+    let ar = u16::from_be_bytes([query[10], query[11]]);
+    // An OPT record right after the question: root name, type, then the size as its class.
+    let at = q.end;
+    if ar > 0 && query.get(at) == Some(&0) {
+        if let (Some(t), Some(c)) = (query.get(at + 1..at + 3), query.get(at + 3..at + 5)) {
+            if u16::from_be_bytes([t[0], t[1]]) == TYPE_OPT {
+                return (u16::from_be_bytes([c[0], c[1]]) as usize).clamp(UDP_MAX, 4096);
+            }
+        }
+    }
+    UDP_MAX
+}
+
+/// A reply of ours cut to `max` bytes: whole A records dropped from the end, TC set.
+pub fn truncate(mut r: Vec<u8>, max: usize) -> Vec<u8> {
+    if r.len() <= max {
+        return r;
+    }
+    // Our answers are fixed-size (16 bytes each) after the question.
+    let answers = u16::from_be_bytes([r[6], r[7]]) as usize;
+    let head = r.len() - answers * 16;
+    let keep = max.saturating_sub(head) / 16;
+    r.truncate(head + keep * 16);
+    r[6..8].copy_from_slice(&(keep as u16).to_be_bytes());
+    r[2] |= 0x02;
+    r
+}
+
 fn servfail(query: &[u8]) -> Vec<u8> {
     let mut r = query.to_vec();
     if r.len() >= 4 {
@@ -135,10 +236,14 @@ fn servfail(query: &[u8]) -> Vec<u8> {
     r
 }
 
-/// Relay a query to the first upstream that answers.
-fn forward(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+/// Relay a query over UDP to the first upstream that answers.
+fn forward_udp(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
     for up in upstreams {
-        let Ok(s) = UdpSocket::bind(("0.0.0.0", 0)) else {
+        let local: SocketAddr = match up {
+            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let Ok(s) = UdpSocket::bind(local) else {
             continue;
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
@@ -148,6 +253,22 @@ fn forward(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
         let mut buf = [0u8; 4096];
         if let Ok((n, _)) = s.recv_from(&mut buf) {
             return Some(buf[..n].to_vec());
+        }
+    }
+    None
+}
+
+/// Relay a query over TCP (a client asking again after a truncated reply).
+fn forward_tcp(query: &[u8], upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+    for up in upstreams {
+        let Ok(mut s) = TcpStream::connect_timeout(up, Duration::from_secs(2)) else {
+            continue;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        if write_msg(&mut s, query).is_ok() {
+            if let Some(r) = read_msg(&mut s) {
+                return Some(r);
+            }
         }
     }
     None
@@ -179,7 +300,7 @@ mod tests {
         drop(sock);
         let lookup: Lookup =
             Arc::new(|n: &str| (n == "web").then(|| vec![Ipv4Addr::new(10, 3, 0, 2)]));
-        let _srv = DnsServer::start(addr, lookup, vec![]).unwrap();
+        let _srv = DnsServer::start(addr, lookup, Arc::new(|_| vec![])).unwrap();
         let c = UdpSocket::bind("127.0.0.1:0").unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         c.send_to(&query("WEB", TYPE_A), addr).unwrap();
@@ -195,6 +316,117 @@ mod tests {
         let n = c.recv(&mut buf).unwrap();
         assert_eq!(buf[3] & 0x0f, 2);
         assert!(n >= 12);
+    }
+
+    fn free_addr() -> SocketAddrV4 {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let a = match sock.local_addr().unwrap() {
+            SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        };
+        // The TCP side must be free too.
+        drop(TcpListener::bind(a).unwrap());
+        a
+    }
+
+    fn tcp_ask(addr: SocketAddrV4, q: &[u8]) -> Vec<u8> {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write_msg(&mut c, q).unwrap();
+        read_msg(&mut c).expect("a TCP reply")
+    }
+
+    #[test]
+    fn big_answers_are_truncated_over_udp_and_whole_over_tcp() {
+        let addr = free_addr();
+        let many: Vec<Ipv4Addr> = (1..=60).map(|i| Ipv4Addr::new(10, 4, 0, i)).collect();
+        let lookup: Lookup = Arc::new(move |n: &str| (n == "many").then(|| many.clone()));
+        let _srv = DnsServer::start(addr, lookup, Arc::new(|_| vec![])).unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.send_to(&query("many", TYPE_A), addr).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = c.recv(&mut buf).unwrap();
+        assert!(n <= 512, "{n} bytes over UDP");
+        assert_ne!(buf[2] & 0x02, 0, "TC set");
+        let kept = u16::from_be_bytes([buf[6], buf[7]]) as usize;
+        assert!(kept > 0 && kept < 60, "{kept}");
+        assert_eq!(n, 12 + "many".len() + 2 + 4 + kept * 16);
+
+        // With EDNS announcing 4096 bytes, everything fits.
+        let mut q = query("many", TYPE_A);
+        q[11] = 1;
+        q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
+        c.send_to(&q, addr).unwrap();
+        c.recv(&mut buf).unwrap();
+        assert_eq!(buf[2] & 0x02, 0);
+        assert_eq!(u16::from_be_bytes([buf[6], buf[7]]), 60);
+
+        // Over TCP (two queries on one connection): all 60, no TC.
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        for _ in 0..2 {
+            write_msg(&mut conn, &query("many", TYPE_A)).unwrap();
+            let r = read_msg(&mut conn).unwrap();
+            assert_eq!(r[2] & 0x02, 0);
+            assert_eq!(u16::from_be_bytes([r[6], r[7]]), 60);
+            assert_eq!(&r[r.len() - 4..], &[10, 4, 0, 60]);
+        }
+    }
+
+    /// A fake upstream answering every query (UDP and TCP) with `ip`.
+    fn fake_upstream(ip: [u8; 4]) -> SocketAddr {
+        let addr = SocketAddr::V4(free_addr());
+        let udp = UdpSocket::bind(addr).unwrap();
+        let tcp = TcpListener::bind(addr).unwrap();
+        std::thread::spawn(move || loop {
+            let mut buf = [0u8; 512];
+            let Ok((n, from)) = udp.recv_from(&mut buf) else {
+                return;
+            };
+            let q = parse_question(&buf[..n]).unwrap();
+            let _ = udp.send_to(&answer(&buf[..n], &q, &[Ipv4Addr::from(ip)]), from);
+        });
+        std::thread::spawn(move || {
+            for mut c in tcp.incoming().flatten() {
+                let q = read_msg(&mut c).unwrap();
+                let parsed = parse_question(&q).unwrap();
+                let _ = write_msg(&mut c, &answer(&q, &parsed, &[Ipv4Addr::from(ip)]));
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn other_names_go_to_the_upstreams_of_the_client() {
+        let addr = free_addr();
+        let mine = fake_upstream([192, 0, 2, 7]);
+        let lookup: Lookup = Arc::new(|_: &str| None);
+        // Clients from 127.0.0.1 have their own resolver; nobody else has any.
+        let ups: Upstreams = Arc::new(move |ip: IpAddr| {
+            if ip == IpAddr::from([127, 0, 0, 1]) {
+                vec![mine]
+            } else {
+                vec![]
+            }
+        });
+        let _srv = DnsServer::start(addr, lookup, ups).unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.send_to(&query("ext.example", TYPE_A), addr).unwrap();
+        let mut buf = [0u8; 512];
+        let n = c.recv(&mut buf).unwrap();
+        assert_eq!(&buf[n - 4..n], &[192, 0, 2, 7]);
+        let r = tcp_ask(addr, &query("ext.example", TYPE_A));
+        assert_eq!(&r[r.len() - 4..], &[192, 0, 2, 7]);
+        // From another address: no upstream, SERVFAIL.
+        let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+        other
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        other.send_to(&query("ext.example", TYPE_A), addr).unwrap();
+        other.recv(&mut buf).unwrap();
+        assert_eq!(buf[3] & 0x0f, 2);
     }
 
     #[test]

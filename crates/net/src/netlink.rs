@@ -38,6 +38,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
+/// Bridge port settings (AF_BRIDGE) go through SETLINK: NEWLINK would ignore them.
+const RTM_SETLINK: u16 = 19;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
 const NLMSG_ERROR: u16 = 2;
@@ -271,7 +273,7 @@ impl Netlink {
     /// Turn on hairpin mode of a bridge port (a container reaching its own published port).
     pub fn set_hairpin(&mut self, port: &str) -> Result<()> {
         let index = self.index(port)?;
-        let mut m = Msg::new(RTM_NEWLINK, 0).ifinfo(libc::AF_BRIDGE as u8, index, 0, 0);
+        let mut m = Msg::new(RTM_SETLINK, 0).ifinfo(libc::AF_BRIDGE as u8, index, 0, 0);
         let p = m.nest(IFLA_PROTINFO);
         m.attr(IFLA_BRPORT_MODE, &[1]);
         m.end(p);

@@ -94,6 +94,10 @@ fn two_namespaces_on_a_bridge_reach_each_other_and_teardown_is_complete() {
         )
         .unwrap();
         assert_eq!(ifname, "eth0");
+        // Hairpin on the bridge port: a container reaches its own published ports.
+        let hairpin =
+            std::fs::read_to_string(format!("/sys/class/net/{br}{n}/brport/hairpin_mode")).unwrap();
+        assert_eq!(hairpin.trim(), "1");
         ips.push(ip);
     }
     let addr = inside(&m.ns("a"), &["ip", "-4", "-o", "addr", "show", "eth0"]);

@@ -3,8 +3,9 @@
 //! the host address (hairpin), `--internal`, live connect/disconnect, addresses kept across a
 //! daemon crash, and nothing left behind (bridges, veths, nft tables, namespaces).
 //!
-//! Each test has its own default bridge and subnets ($TUG_BRIDGE/$TUG_BIP for the daemon), so
-//! tests run in parallel without touching each other or the host's networks.
+//! Each test has its own default bridge and subnet (the harness gives the daemon
+//! $TUG_BRIDGE/$TUG_BIP) and its own bridge names and subnets for user networks, so tests run
+//! in parallel without touching each other or the host's networks.
 
 mod common;
 #[path = "../../image/tests/common/mod.rs"]
@@ -31,14 +32,12 @@ impl Names {
         let pid = std::process::id();
         let tag = format!("tn{test}{}", pid % 10000);
         let octet = (pid % 250) as u8 + 1;
-        let n = Names {
-            bridges: vec![format!("{tag}d")],
+        let _ = test;
+        Names {
+            bridges: vec![],
             tag,
             octet,
-        };
-        std::env::set_var("TUG_BRIDGE", &n.bridges[0]);
-        std::env::set_var("TUG_BIP", format!("10.{}.{octet}.1/24", 190 + test * 3));
-        n
+        }
     }
 
     /// A subnet (`k` in 1..3) and bridge name for a user network of this test.
@@ -454,7 +453,7 @@ fn internal_networks_default_bridge_and_bad_input() {
         "-c",
         "ip -o -4 addr show eth0; ip route; cat /etc/hosts",
     ]);
-    let prefix = format!("10.196.{}.", names.octet);
+    let prefix = d.bridge_ip.rsplit_once('.').unwrap().0.to_string() + ".";
     assert!(out.contains(&prefix), "{out}");
     assert!(out.contains(&format!("default via {prefix}1")), "{out}");
     let hostname_line = out.lines().last().unwrap_or("");
@@ -540,6 +539,407 @@ fn internal_networks_default_bridge_and_bad_input() {
     let pruned = d.ok(&["network", "prune", "-f"]);
     assert!(pruned.contains("inner"), "{pruned}");
     assert!(!links().contains(&format!(" {br_i}:")));
+    drop(d);
+    drop(names);
+}
+
+/// A process this test started, killed by its PID when the test ends (also on failure).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A UDP echo server on ports 90 and 91 that prefixes the port it got the datagram on.
+const UDP_ECHO2: &str = "import socket, select\nss = []\nfor p in (90, 91):\n    \
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n    s.bind(('0.0.0.0', p))\n    \
+ss.append(s)\nwhile True:\n    r, _, _ = select.select(ss, [], [])\n    for s in r:\n        \
+d, a = s.recvfrom(100)\n        s.sendto(b'%d:' % s.getsockname()[1] + d, a)\n";
+
+fn udp_ask(port: u16, what: &[u8]) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    for _ in 0..30 {
+        sock.send_to(what, ("127.0.0.1", port)).unwrap();
+        let mut buf = [0u8; 512];
+        if let Ok(n) = sock.recv(&mut buf) {
+            return Some(buf[..n].to_vec());
+        }
+    }
+    None
+}
+
+#[test]
+fn port_ranges_ps_conflicts_self_hairpin_and_etc_paths() {
+    let names = Names::new(3);
+    let d = Daemon::start();
+    let img = image(&d);
+    let base = 30000 + (std::process::id() % 3000) as u16 * 10;
+    let gw = d.bridge_ip.split('/').next().unwrap().to_string();
+
+    // -p A-B:C-D publishes each port of the range to its partner, TCP and UDP.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rng",
+        "--expose",
+        "7000",
+        "-p",
+        &format!("{base}-{}:80-82", base + 2),
+        "-p",
+        &format!("127.0.0.1:{}-{}:90-91/udp", base + 3, base + 4),
+        "-v",
+        "/usr:/usr:ro",
+        img,
+        "sh",
+        "-c",
+        &format!(
+            "httpd -p 80 -h /etc; httpd -p 81 -h /etc; httpd -p 82 -h /etc; \
+             exec /usr/bin/python3 -c \"{}\"",
+            UDP_ECHO2.replace('"', "\\\"")
+        ),
+    ]);
+    for p in base..=base + 2 {
+        assert!(wait_http(&format!("127.0.0.1:{p}")).contains("hello from tug"));
+    }
+    assert_eq!(udp_ask(base + 3, b"a").as_deref(), Some(&b"90:a"[..]));
+    assert_eq!(udp_ask(base + 4, b"b").as_deref(), Some(&b"91:b"[..]));
+    assert_eq!(
+        d.ok(&["port", "rng", "91/udp"]).trim(),
+        format!("127.0.0.1:{}", base + 4)
+    );
+
+    // docker ps: each published port as docker prints it, exposed-only ports bare.
+    let ps = d.ok(&["ps", "--filter", "name=rng", "--format", "{{.Ports}}"]);
+    let mut want: Vec<String> = (0..3)
+        .map(|i| format!("0.0.0.0:{}->{}/tcp", base + i, 80 + i))
+        .collect();
+    want.push(format!("127.0.0.1:{}->90/udp", base + 3));
+    want.push(format!("127.0.0.1:{}->91/udp", base + 4));
+    want.push("7000/tcp".into());
+    for w in &want {
+        assert!(ps.contains(w.as_str()), "{w} not in {ps}");
+    }
+    assert_eq!(ps.trim().split(", ").count(), want.len(), "{ps}");
+
+    // A host range for one container port takes its first free port: the first one is
+    // held by a host socket here, the second by the container above.
+    let held = std::net::TcpListener::bind(("0.0.0.0", base + 5)).unwrap();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pick",
+        "-p",
+        &format!("{}-{}:80", base + 5, base + 6),
+        "-p",
+        &format!("{}-{}:81", base + 2, base + 4),
+        img,
+        "sh",
+        "-c",
+        "httpd -p 81 -h /etc; exec httpd -f -p 80 -h /etc",
+    ]);
+    assert_eq!(
+        d.ok(&["port", "pick", "80"]).trim(),
+        format!("0.0.0.0:{}", base + 6)
+    );
+    assert_eq!(
+        d.ok(&["port", "pick", "81"]).trim(),
+        format!("0.0.0.0:{}", base + 3),
+        "the range's first port is taken (and UDP on the next one is no clash)"
+    );
+    assert!(wait_http(&format!("127.0.0.1:{}", base + 6)).contains("hello from tug"));
+    drop(held);
+
+    // A fixed port another container publishes: start fails as Docker's does, nothing runs.
+    let clash = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "clash",
+        "-p",
+        &format!("{base}:80"),
+        img,
+        "httpd",
+        "-f",
+    ]);
+    assert!(
+        stderr(&clash).contains(&format!(
+            "Bind for 0.0.0.0:{base} failed: port is already allocated"
+        )),
+        "{}",
+        stderr(&clash)
+    );
+    assert_eq!(inspect(&d, "clash", "{{.State.Running}}"), "false");
+    assert!(wait_http(&format!("127.0.0.1:{base}")).contains("hello from tug"));
+    d.ok(&["rm", "clash"]);
+
+    // A container reaches its own published port through the host's address.
+    let own = d.ok(&["exec", "pick", "sh", "-c", &get_cmd(&gw, base + 6)]);
+    assert!(own.contains("hello from tug"), "hairpin to itself: {own}");
+
+    // Inspect: the host files behind /etc/hosts, resolv.conf, hostname, and the namespace.
+    for (key, file) in [
+        ("HostsPath", "/etc/hosts"),
+        ("ResolvConfPath", "/etc/resolv.conf"),
+        ("HostnamePath", "/etc/hostname"),
+    ] {
+        let path = inspect(&d, "pick", &format!("{{{{.{key}}}}}"));
+        assert!(
+            path.starts_with(d.dir.path().to_str().unwrap()),
+            "{key}: {path}"
+        );
+        let inside = d.ok(&["exec", "pick", "cat", file]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), inside, "{key}");
+    }
+    let key = inspect(&d, "pick", "{{.NetworkSettings.SandboxKey}}");
+    let ip = inspect(&d, "pick", "{{.NetworkSettings.IPAddress}}");
+    let o = Command::new("nsenter")
+        .arg(format!("--net={key}"))
+        .args(["ip", "-o", "-4", "addr"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains(&format!("inet {ip}/")),
+        "{key}: {}",
+        stdout(&o)
+    );
+
+    // Stopped: published ports leave ps and their rules go; a restart publishes again.
+    let short = d.ok(&["inspect", "-f", "{{.Id}}", "pick"])[..12].to_string();
+    d.ok(&["stop", "-t", "0", "pick"]);
+    assert!(!nft_tables().contains(&format!("tugp_{short}")));
+    let ps = d.ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=pick",
+        "--format",
+        "{{.Ports}}",
+    ]);
+    assert_eq!(ps.trim(), "");
+    d.ok(&["rm", "-f", "rng", "pick"]);
+    assert!(nft_tables()
+        .lines()
+        .all(|l| !l.contains("tugp_") || !l.contains(&short)));
+    drop(d);
+    drop(names);
+}
+
+/// A DNS responder for every name (A: 192.0.2.55) on `ip`:53 over UDP.
+const FAKE_DNS: &str = "import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+s.bind((sys.argv[1], 53))\nwhile True:\n    q, a = s.recvfrom(512)\n    i = 12\n    \
+while q[i] != 0:\n        i += 1 + q[i]\n    qtype = q[i + 1] * 256 + q[i + 2]\n    \
+end = i + 5\n    ans = b''\n    if qtype == 1:\n        \
+ans = b'\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x3c\\x00\\x04' + bytes([192, 0, 2, 55])\n    \
+r = q[:2] + b'\\x81\\x80\\x00\\x01' + bytes([0, 1 if ans else 0]) + b'\\x00\\x00\\x00\\x00' + q[12:end] + ans\n    \
+s.sendto(r, a)\n";
+
+fn dns_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.') {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+#[test]
+fn dns_forwards_to_the_containers_servers_and_answers_over_tcp() {
+    use std::io::{Read, Write};
+    let mut names = Names::new(4);
+    let (sub, br) = names.net(4, 1);
+    let d = Daemon::start();
+    let img = image(&d);
+    let opt = format!("com.docker.network.bridge.name={br}");
+    d.ok(&["network", "create", "--subnet", &sub, "-o", &opt, "dnsnet"]);
+    let gw = format!("{}1", &sub[..sub.len() - 4]);
+
+    // The container's own --dns server: a responder on a loopback address of the host.
+    let pid = std::process::id();
+    let server = format!(
+        "127.{}.{}.{}",
+        50 + pid % 100,
+        (pid / 100) % 250,
+        1 + names.octet % 250
+    );
+    let _fake = Child(
+        Command::new("python3")
+            .args(["-c", FAKE_DNS, &server])
+            .spawn()
+            .unwrap(),
+    );
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let up = (0..50).any(|_| {
+        let _ = sock.send_to(&dns_query("probe.example"), (server.as_str(), 53));
+        sock.recv(&mut [0u8; 512]).is_ok()
+    });
+    assert!(up, "the fake DNS server never answered");
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dnsweb",
+        "--network",
+        "dnsnet",
+        img,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let ip = inspect(
+        &d,
+        "dnsweb",
+        "{{.NetworkSettings.Networks.dnsnet.IPAddress}}",
+    );
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dnsnet",
+        "--dns",
+        &server,
+        img,
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; nslookup ext.example; nslookup dnsweb",
+    ]);
+    // The embedded server stays the container's resolver; it asks the --dns server for
+    // names it does not know, and still answers container names itself.
+    assert!(out.contains(&format!("nameserver {gw}")), "{out}");
+    assert!(!out.contains(&format!("nameserver {server}")), "{out}");
+    assert!(out.contains("Address: 192.0.2.55"), "{out}");
+    assert!(out.contains(&format!("Address: {ip}")), "{out}");
+
+    // Over TCP (as a client asks after a truncated reply): the same answers.
+    let mut c = std::net::TcpStream::connect_timeout(
+        &format!("{gw}:53").parse().unwrap(),
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let q = dns_query("dnsweb");
+    c.write_all(&(q.len() as u16).to_be_bytes()).unwrap();
+    c.write_all(&q).unwrap();
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len).unwrap();
+    let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+    c.read_exact(&mut r).unwrap();
+    assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one answer");
+    let got: std::net::Ipv4Addr = <[u8; 4]>::try_from(&r[r.len() - 4..]).unwrap().into();
+    assert_eq!(got.to_string(), ip);
+
+    d.ok(&["rm", "-f", "dnsweb"]);
+    d.ok(&["network", "rm", "dnsnet"]);
+    drop(d);
+    drop(names);
+}
+
+#[test]
+fn container_network_mode_and_connect_with_an_address() {
+    let mut names = Names::new(5);
+    let (sub, br) = names.net(5, 1);
+    let d = Daemon::start();
+    let img = image(&d);
+    let opt = format!("com.docker.network.bridge.name={br}");
+    d.ok(&["network", "create", "--subnet", &sub, "-o", &opt, "fixed"]);
+    let net_prefix = &sub[..sub.len() - 4];
+
+    d.ok(&[
+        "run", "-d", "--name", "host1", img, "httpd", "-f", "-p", "80", "-h", "/etc",
+    ]);
+    let ip = inspect(&d, "host1", "{{.NetworkSettings.IPAddress}}");
+
+    // --network container:<name>: the same namespace (address, and localhost reaches it).
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:host1",
+        img,
+        "sh",
+        "-c",
+        &format!("ip -o -4 addr show eth0; {}", get_cmd("127.0.0.1", 80)),
+    ]);
+    assert!(out.contains(&format!("inet {ip}/")), "{out}");
+    assert!(out.contains("hello from tug"), "{out}");
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "side",
+        "--network",
+        "container:host1",
+        img,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        inspect(&d, "side", "{{.HostsPath}}"),
+        inspect(&d, "host1", "{{.HostsPath}}")
+    );
+    let refused = d.docker(&["network", "connect", "fixed", "side"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("sharing network namespace"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // connect --ip: the address asked for, reachable on that network; bad ones refused.
+    let want = format!("{net_prefix}77");
+    d.ok(&["network", "connect", "--ip", &want, "fixed", "host1"]);
+    assert_eq!(
+        inspect(&d, "host1", "{{.NetworkSettings.Networks.fixed.IPAddress}}"),
+        want
+    );
+    let via = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "fixed",
+        img,
+        "sh",
+        "-c",
+        &get_cmd(&want, 80),
+    ]);
+    assert!(via.contains("hello from tug"), "{via}");
+    d.ok(&["run", "-d", "--name", "other", img, "sleep", "60"]);
+    let taken = d.docker(&["network", "connect", "--ip", &want, "fixed", "other"]);
+    assert!(
+        stderr(&taken).contains("already in use"),
+        "{}",
+        stderr(&taken)
+    );
+    let outside = d.docker(&["network", "connect", "--ip", "192.0.2.9", "fixed", "other"]);
+    assert!(
+        stderr(&outside).contains("not in subnet"),
+        "{}",
+        stderr(&outside)
+    );
+    let default = d.docker(&["network", "connect", "--ip", &want, "bridge", "other"]);
+    assert!(!default.status.success());
+    let nets = inspect(
+        &d,
+        "other",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+    );
+    assert_eq!(nets, "bridge", "a refused connect leaves nothing");
+
+    d.ok(&["rm", "-f", "side", "other", "host1"]);
+    d.ok(&["network", "rm", "fixed"]);
     drop(d);
     drop(names);
 }

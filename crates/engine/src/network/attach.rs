@@ -31,7 +31,7 @@ pub(super) fn mode(c: &Container) -> Mode {
     }
 }
 
-fn strings(v: &serde_json::Value) -> Vec<String> {
+pub(super) fn strings(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
         .into_iter()
         .flatten()
@@ -290,7 +290,11 @@ impl Networks {
             return Ok(());
         }
         let mut ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
-        let taken: Vec<u16> = ports.values().flatten().map(|p| p.host_port).collect();
+        let taken: Vec<net::ports::Published> = ports
+            .iter()
+            .filter(|(id, _)| **id != c.id)
+            .flat_map(|(_, p)| p.iter().cloned())
+            .collect();
         let published = net::ports::resolve(&reqs, &taken)?;
         self.fw.apply_ports(&net::firewall::PortRules {
             id: short(&c.id).into(),

@@ -92,6 +92,43 @@ impl Networks {
         Ok(self.get(key)?.to_docker(names))
     }
 
+    /// Docker's container-list `Ports`: published and exposed ones while the container
+    /// runs, none otherwise (as Docker, whose stopped containers list no ports).
+    pub fn list_ports(&self, c: &Container) -> Value {
+        if !c.state.running() {
+            return json!([]);
+        }
+        net::ports::list_json(&c.config, &self.published(&c.id))
+    }
+
+    /// Inspect's `HostsPath`, `ResolvConfPath` and `HostnamePath`: the host files tug
+    /// bind-mounts over /etc (another container's with `--network container:<name>`), ""
+    /// before they are written.
+    pub fn etc_paths(&self, c: &Container) -> [(&'static str, String); 3] {
+        let owner = match mode(c) {
+            Mode::Container(other) => self
+                .containers
+                .get(&other)
+                .map(|o| o.id)
+                .unwrap_or_default(),
+            _ => c.id.clone(),
+        };
+        let dir = self.containers.container_dir(&owner);
+        let path = |f: &str| {
+            let p = dir.join(f);
+            if !owner.is_empty() && p.exists() {
+                p.display().to_string()
+            } else {
+                String::new()
+            }
+        };
+        [
+            ("HostsPath", path("hosts")),
+            ("ResolvConfPath", path("resolv.conf")),
+            ("HostnamePath", path("hostname")),
+        ]
+    }
+
     /// Docker's `NetworkSettings` of a container.
     pub fn settings(&self, c: &Container) -> Value {
         let running = c.state.running();

@@ -331,21 +331,47 @@ impl Networks {
             return Ok(());
         }
         let addr = std::net::SocketAddrV4::new(n.gateway, 53);
-        let upstreams = host_resolv()
-            .nameservers
-            .iter()
-            .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
-            .map(|ip| std::net::SocketAddr::new(ip, 53))
-            .collect();
-        let server =
-            net::dns::DnsServer::start(addr, self.lookup(&n.id), upstreams).map_err(|err| {
-                NetworkError::Dns {
-                    addr: addr.to_string(),
-                    err,
-                }
+        let server = net::dns::DnsServer::start(addr, self.lookup(&n.id), self.upstreams(&n.id))
+            .map_err(|err| NetworkError::Dns {
+                addr: addr.to_string(),
+                err,
             })?;
         dns.insert(n.id.clone(), server);
         Ok(())
+    }
+
+    /// Where other names go, by the asking container's address on network `id`: its
+    /// `--dns` servers (as Docker's embedded server does), else the host's resolvers (from
+    /// the host's namespace, so loopback ones work too).
+    fn upstreams(&self, id: &str) -> net::dns::Upstreams {
+        let all = self.all.clone();
+        let store = self.containers.clone();
+        let id = id.to_string();
+        Arc::new(move |client: std::net::IpAddr| {
+            let cid = {
+                let all = all.lock().unwrap_or_else(|p| p.into_inner());
+                all.get(&id).and_then(|n| {
+                    n.endpoints
+                        .iter()
+                        .find(|(_, e)| std::net::IpAddr::V4(e.ip) == client)
+                        .map(|(cid, _)| cid.clone())
+                })
+            };
+            let own: Vec<String> = cid
+                .and_then(|cid| store.get(&cid).ok())
+                .map(|c| attach::strings(&c.host_config["Dns"]))
+                .unwrap_or_default();
+            let servers = if own.is_empty() {
+                host_resolv().nameservers
+            } else {
+                own
+            };
+            servers
+                .iter()
+                .filter_map(|s| s.parse::<std::net::IpAddr>().ok())
+                .map(|ip| std::net::SocketAddr::new(ip, 53))
+                .collect()
+        })
     }
 
     /// Names on network `id`: running containers' names, short ids, host names and aliases.
