@@ -304,7 +304,7 @@ pub async fn inspect(e: Arc<Engine>, name: String) -> Result<Response<Body>, Api
         200,
         &serde_json::json!({
             "Id": info.record.config.to_string(), "RepoTags": tags, "RepoDigests": [], "Parent": "",
-            "Comment": "", "Created": cfg["created"].as_str().map(String::from).unwrap_or_else(|| epoch_secs_to_rfc3339(info.record.created)),
+            "Comment": cfg["comment"].as_str().unwrap_or(""), "Created": cfg["created"].as_str().map(String::from).unwrap_or_else(|| epoch_secs_to_rfc3339(info.record.created)),
             "Container": "", "ContainerConfig": {}, "DockerVersion": "", "Author": cfg["author"].as_str().unwrap_or(""),
             "Config": docker_config(&cfg["config"]), "Architecture": cfg["architecture"], "Os": cfg["os"],
             "Size": info.size, "VirtualSize": info.size, "GraphDriver": {"Data": null, "Name": "overlay2"},

@@ -103,6 +103,8 @@ fn commit_keeps_changes_and_applies_instructions() {
         first.contains("sleep 600") && first.ends_with("|first commit"),
         "{history}"
     );
+    let comment = d.ok(&["image", "inspect", "-f", "{{.Comment}}", "committed:v1"]);
+    assert_eq!(comment.trim(), "first commit");
     let layers = d.ok(&[
         "image",
         "inspect",
