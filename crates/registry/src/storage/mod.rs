@@ -94,6 +94,11 @@ impl Store {
         &self.root
     }
 
+    /// Whether data is flushed to disk before it is acknowledged.
+    pub(crate) fn fsync(&self) -> bool {
+        self.fsync
+    }
+
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         let h = d.hex();
         self.root
