@@ -116,6 +116,39 @@ pub fn attach(netns: &Path, a: &Attach) -> Result<String> {
     Ok(ifname)
 }
 
+/// Plug a namespace made ahead of time (see [`crate::pool`]) into `a.bridge`: its veth pair
+/// exists already, so only names, address, route and the bridge port are set. Its interface
+/// inside is `eth0`. On failure the caller deletes the namespace (and the pair with it).
+pub fn attach_prepared(netns: &Path, host_veth: &str, a: &Attach) -> Result<String> {
+    let fail = |err| Error::Attach {
+        bridge: a.bridge.clone(),
+        err,
+    };
+    let mut nl = Netlink::open().map_err(fail)?;
+    nl.rename(host_veth, &a.host_veth).map_err(fail)?;
+    let inside = a.clone();
+    netns::run_in(netns, move |_| -> netlink::Result<()> {
+        let mut nl = Netlink::open()?;
+        configure(&mut nl, "eth0", &inside)
+    })?
+    .map_err(fail)?;
+    nl.link_up(&a.host_veth, Some(&a.bridge), None)
+        .and_then(|()| nl.set_hairpin(&a.host_veth))
+        .map_err(fail)?;
+    Ok("eth0".into())
+}
+
+/// The container end's MAC, address, state and default route.
+fn configure(nl: &mut Netlink, ifname: &str, a: &Attach) -> netlink::Result<()> {
+    nl.set_mac(ifname, a.mac)?;
+    nl.add_address(ifname, a.ip, a.prefix)?;
+    nl.link_up(ifname, None, None)?;
+    if let Some(gw) = a.gateway {
+        exists_ok(nl.add_default_route(gw))?;
+    }
+    Ok(())
+}
+
 /// On a thread inside the container's namespace: the veth pair (host end sent to `host_ns`),
 /// loopback up, the address and route on the container end.
 fn configure_inside(a: &Attach, host_ns: i32) -> netlink::Result<String> {
@@ -127,15 +160,7 @@ fn configure_inside(a: &Attach, host_ns: i32) -> netlink::Result<String> {
     nl.link_up("lo", None, None)?;
     // Created here with its peer in the host: the container end never crosses namespaces.
     nl.create_veth(&ifname, &a.host_veth, host_ns, None)?;
-    let configured = (|| {
-        nl.set_mac(&ifname, a.mac)?;
-        nl.add_address(&ifname, a.ip, a.prefix)?;
-        nl.link_up(&ifname, None, None)?;
-        if let Some(gw) = a.gateway {
-            exists_ok(nl.add_default_route(gw))?;
-        }
-        Ok(())
-    })();
+    let configured = configure(&mut nl, &ifname, a);
     if let Err(e) = configured {
         let _ = nl.delete_link(&ifname);
         return Err(e);

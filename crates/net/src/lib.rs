@@ -12,4 +12,5 @@ pub mod firewall;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
+pub mod pool;
 pub mod ports;

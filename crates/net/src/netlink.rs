@@ -242,6 +242,15 @@ impl Netlink {
         self.call(m, "create veth", name)
     }
 
+    /// Rename a link (it must be down).
+    pub fn rename(&mut self, name: &str, to: &str) -> Result<()> {
+        check_name(to)?;
+        let index = self.index(name)?;
+        let mut m = Msg::new(RTM_NEWLINK, 0).ifinfo(0, index, 0, 0);
+        m.attr_str(IFLA_IFNAME, to);
+        self.call(m, "rename", name)
+    }
+
     fn index(&self, name: &str) -> Result<i32> {
         link_index(name)
             .map(|i| i as i32)

@@ -75,6 +75,36 @@ pub fn create(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Bind the namespace at `from` (a bound path or `/proc/<pid>/ns/net`) on `path` too.
+pub fn bind(from: &Path, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(sys(path, "create directory"))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(sys(path, "create mount point"))?;
+    let (src, dst) = (cstr(from), cstr(path));
+    // SAFETY: both paths are valid NUL-terminated strings; a bind mount has no data.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        let _ = std::fs::remove_file(path);
+        return Err(sys(path, "bind")(err));
+    }
+    Ok(())
+}
+
 /// Unmount and remove a namespace's path; a path already gone is fine.
 pub fn delete(path: &Path) -> Result<()> {
     let p = cstr(path);

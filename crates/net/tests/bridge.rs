@@ -178,3 +178,114 @@ fn a_failed_attach_leaves_no_link() {
         "{links:?}"
     );
 }
+
+#[test]
+fn pooled_namespaces_are_plugged_in_and_leftovers_go() {
+    let (br, _) = unique();
+    let br = format!("{br}p");
+    let m = Made {
+        dir: tempfile::tempdir().unwrap(),
+        bridge: br.clone(),
+        veths: vec![format!("{br}v")],
+        tables: vec![],
+    };
+    let gw = Ipv4Addr::new(10, 215, 0, 1);
+    bridge::ensure(&br, Some(gw), 24).unwrap();
+    let pool_dir = m.dir.path().join("pool");
+    let pool = net::pool::Pool::new(pool_dir.clone(), 2);
+    // Nothing is made before the first take.
+    assert_eq!(pool.ready(), 0);
+    assert!(pool.take().is_none());
+    for _ in 0..100 {
+        if pool.ready() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(pool.ready(), 2);
+    let slot = pool.take().unwrap();
+    assert!(link_exists(&slot.host_veth));
+    let ns = m.ns("a");
+    net::pool::adopt(&slot, &ns).unwrap();
+    assert!(!slot.path.exists(), "the pool path goes");
+    let ip = Ipv4Addr::new(10, 215, 0, 2);
+    let ifname = bridge::attach_prepared(
+        &ns,
+        &slot.host_veth,
+        &bridge::Attach {
+            bridge: br.clone(),
+            host_veth: format!("{br}v"),
+            ip,
+            prefix: 24,
+            mac: net::ipam::mac_for(ip),
+            gateway: Some(gw),
+        },
+    )
+    .unwrap();
+    assert_eq!(ifname, "eth0");
+    assert!(!link_exists(&slot.host_veth), "renamed");
+    let master = Command::new("ip")
+        .args(["-o", "link", "show", &format!("{br}v")])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&master.stdout).contains(&format!("master {br}")),
+        "{master:?}"
+    );
+    let ping = inside(
+        &ns,
+        &[
+            "/bin/busybox",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            &gw.to_string(),
+        ],
+    );
+    assert!(ping.status.success(), "no route to the gateway: {ping:?}");
+
+    // A new pool on the same directory (a daemon after a crash) removes what it finds, and
+    // the veth pairs go with their namespaces.
+    for _ in 0..100 {
+        if pool.ready() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The daemon's pool is lost without draining (a crash): its slots stay behind.
+    let left: Vec<String> = std::fs::read_dir(&pool_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let out = inside(&p, &["ip", "-o", "link", "show", "eth0"]);
+            String::from_utf8_lossy(&out.stdout).to_string()
+        })
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    let veths: Vec<String> = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap().to_string())
+        .filter(|n| n.starts_with(&format!("tp{:x}", std::process::id())))
+        .collect();
+    assert_eq!(veths.len(), 2, "{veths:?}");
+    std::mem::forget(pool);
+    let _again = net::pool::Pool::new(pool_dir.clone(), 2);
+    assert_eq!(std::fs::read_dir(&pool_dir).unwrap().count(), 0);
+    for _ in 0..100 {
+        if veths.iter().all(|v| !link_exists(v)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for v in &veths {
+        assert!(!link_exists(v), "{v} left");
+    }
+    let _ = netns::delete(&ns);
+}

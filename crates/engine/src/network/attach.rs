@@ -224,13 +224,28 @@ impl Networks {
         let nets = self.networks_of(c);
         let ns = self.netns_path(&c.id);
         net::netns::delete(&ns)?;
-        net::netns::create(&ns)?;
+        // A namespace made ahead of time, with its veth pair, when the pool has one.
+        let mut prepared = None;
+        if !nets.is_empty() {
+            if let Some(slot) = self.pool.take() {
+                match net::pool::adopt(&slot, &ns) {
+                    Ok(()) => prepared = Some(slot.host_veth),
+                    Err(e) => {
+                        eprintln!("tug daemon: container {}: {e}", c.id);
+                        let _ = net::netns::delete(&slot.path);
+                    }
+                }
+            }
+        }
+        if prepared.is_none() {
+            net::netns::create(&ns)?;
+        }
         extras.namespaces.network = Some(ns.clone());
         let mut gateway_set = false;
         for n in &nets {
             let gw = (!n.internal && !gateway_set).then_some(n.gateway);
             gateway_set |= gw.is_some();
-            self.plug_one(c, n, &ns, gw)?;
+            self.plug_one(c, n, &ns, gw, prepared.take().as_deref())?;
         }
         let own = nets.first().map(|n| (n.endpoints[&c.id].ip, n));
         if let Some((ip, _)) = own {
@@ -250,6 +265,7 @@ impl Networks {
         n: &Network,
         ns: &Path,
         gateway: Option<Ipv4Addr>,
+        prepared: Option<&str>,
     ) -> Result<()> {
         if !self.is_up(n) {
             let all = self.lock().clone();
@@ -257,17 +273,18 @@ impl Networks {
             self.mark_up(n);
         }
         let ep = &n.endpoints[&c.id];
-        let ifname = net::bridge::attach(
-            ns,
-            &net::bridge::Attach {
-                bridge: n.bridge.clone(),
-                host_veth: ep.host_veth.clone(),
-                ip: ep.ip,
-                prefix: n.subnet.prefix,
-                mac: net::ipam::mac_for(ep.ip),
-                gateway,
-            },
-        )?;
+        let a = net::bridge::Attach {
+            bridge: n.bridge.clone(),
+            host_veth: ep.host_veth.clone(),
+            ip: ep.ip,
+            prefix: n.subnet.prefix,
+            mac: net::ipam::mac_for(ep.ip),
+            gateway,
+        };
+        let ifname = match prepared {
+            Some(veth) => net::bridge::attach_prepared(ns, veth, &a)?,
+            None => net::bridge::attach(ns, &a)?,
+        };
         self.set_active(&n.id, &c.id, Some(ifname))
     }
 

@@ -185,6 +185,9 @@ pub struct Networks {
     up: Mutex<std::collections::HashSet<String>>,
     /// Serialises record writes (one temporary file per record).
     save_lock: Mutex<()>,
+    /// Namespaces with their veth pair made ahead of time ($TUG_NETNS_POOL of them, 2 by
+    /// default; 0 for none).
+    pool: net::pool::Pool,
 }
 
 impl Networks {
@@ -230,9 +233,21 @@ impl Networks {
             ports: Mutex::new(ports),
             up: Mutex::new(Default::default()),
             save_lock: Mutex::new(()),
+            pool: net::pool::Pool::new(
+                roots.exec.join("netns-pool"),
+                std::env::var("TUG_NETNS_POOL")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2),
+            ),
         };
         nets.ensure_default()?;
         Ok(nets)
+    }
+
+    /// At daemon exit: the namespaces made ahead of time go (containers keep theirs).
+    pub fn shutdown(&self) {
+        self.pool.drain();
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Network>> {

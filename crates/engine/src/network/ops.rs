@@ -258,7 +258,7 @@ impl Networks {
                 o.id != n.id && !o.internal && o.endpoints.get(&c.id).is_some_and(|e| e.active)
             });
             let gw = (!n.internal && !has_route).then_some(n.gateway);
-            if let Err(e) = self.plug_one(c, &n, &ns, gw) {
+            if let Err(e) = self.plug_one(c, &n, &ns, gw, None) {
                 self.drop_endpoint(&n.id, &c.id);
                 return Err(e);
             }

@@ -345,6 +345,7 @@ fn run(mut a: DaemonCli) -> Result<()> {
             _ = int.recv() => {}
         }
         log(json, "info", "shutting down; containers keep running");
+        backends.engine.networks.shutdown();
         for p in &sockets {
             let _ = std::fs::remove_file(p);
         }
