@@ -1411,6 +1411,7 @@ impl Run<'_> {
         mounts.extend(extra);
         // Mount points the image lacks are created for the run and removed afterwards, so
         // they never show up in the layer.
+        // Each stub: the first missing path, and the mount point itself.
         let mut stubs = Vec::new();
         for m in &mounts {
             if let Some(d) = m["destination"].as_str() {
@@ -1419,7 +1420,7 @@ impl Run<'_> {
                     cur.push(c);
                     let p = resolve_in_root(&rootfs, &cur.to_string_lossy());
                     if std::fs::symlink_metadata(&p).is_err() {
-                        stubs.push(p);
+                        stubs.push((p, resolve_in_root(&rootfs, d)));
                         break;
                     }
                 }
@@ -1480,8 +1481,18 @@ impl Run<'_> {
             }
         }
         let status = child.wait().map_err(BuildError::internal)?;
-        for s in stubs {
-            let _ = std::fs::remove_dir_all(&s).or_else(|_| std::fs::remove_file(&s));
+        // Only what the runtime made for the mounts goes: the mount point, then the directories
+        // created above it while they are empty (a RUN may have written beside the mount point,
+        // e.g. /etc/motd when the image had no /etc).
+        for (first, leaf) in stubs {
+            let _ = std::fs::remove_file(&leaf).or_else(|_| std::fs::remove_dir(&leaf));
+            let mut cur = leaf.parent().map(Path::to_path_buf);
+            while let Some(dir) = cur {
+                if !dir.starts_with(&first) || std::fs::remove_dir(&dir).is_err() {
+                    break;
+                }
+                cur = dir.parent().map(Path::to_path_buf);
+            }
         }
         Ok(status
             .code()

@@ -920,3 +920,63 @@ srv.serve_forever()
         "{err}"
     );
 }
+
+#[test]
+fn run_writes_beside_mount_points_the_image_lacked() {
+    let d = D::start();
+    // A base with no /etc at all: the RUN's mount points (/etc/hosts, /etc/resolv.conf) are
+    // made for the run and removed, but what the RUN wrote into /etc stays.
+    let mut b = tar::Builder::new(Vec::new());
+    let data = std::fs::read(BUSYBOX).unwrap();
+    let mut h = hdr();
+    h.set_mode(0o755);
+    h.set_size(data.len() as u64);
+    b.append_data(&mut h, "bin/busybox", data.as_slice())
+        .unwrap();
+    let mut h = hdr();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_size(0);
+    b.append_link(&mut h, "bin/sh", "busybox").unwrap();
+    let o = d.tug_in(&["import", "-", "noetc:1"], None, &b.into_inner().unwrap());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = Ctx::new(&[(
+        "Dockerfile",
+        "FROM noetc:1\nRUN echo kept > /etc/motd\nRUN mkdir -p /x/y && echo deep > /x/y/z\n",
+    )]);
+    d.build_ok(c.path(), &["-t", "noetc:2"]);
+    let out = d.run(
+        "noetc:2",
+        &[
+            "sh",
+            "-c",
+            "cat /etc/motd /x/y/z; ls -a /etc | tr '\\n' ' '",
+        ],
+    );
+    // /etc/hosts etc. inside the run container now come from the engine's own mounts.
+    assert!(out.starts_with("kept\ndeep\n"), "{out}");
+    let saved = d.tug_in(&["save", "noetc:2"], None, b"");
+    assert!(saved.status.success());
+    let mut names = Vec::new();
+    let mut outer = tar::Archive::new(saved.stdout.as_slice());
+    for e in outer.entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = e.path().unwrap().to_string_lossy().to_string();
+        if p.ends_with(".tar") || p.contains("blobs/sha256/") {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            if let Ok(entries) = tar::Archive::new(data.as_slice()).entries() {
+                for f in entries.flatten() {
+                    names.push(f.path().unwrap().to_string_lossy().to_string());
+                }
+            }
+        }
+    }
+    assert!(names.iter().any(|n| n == "etc/motd"), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("hosts") || n.contains("resolv.conf")),
+        "{names:?}"
+    );
+}
