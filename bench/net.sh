@@ -6,6 +6,8 @@
 #     route, /etc files, teardown) adds per container. Goal: <= 5 ms. (Docker 28 with Debian's
 #     docker.io measured ~340 ms vs ~256 ms: ~85 ms for its network.)
 #  2. TCP throughput container -> container over a user-defined bridge (busybox dd | nc).
+#  The daemon keeps a few namespaces with their veth pair ready (TUG_NETNS_POOL, 2 by
+#  default); TUG_NETNS_POOL=0 bench/net.sh measures setup without that pool.
 # Usage: bench/net.sh [RUNS]      (TUG=path/to/tug to use another binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
