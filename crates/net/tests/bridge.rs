@@ -28,6 +28,14 @@ impl Drop for Made {
         for n in ["a", "b"] {
             let _ = netns::delete(&self.ns(n));
         }
+        // A pool's namespaces (and their veth pairs) go too.
+        for e in std::fs::read_dir(self.dir.path().join("pool"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = netns::delete(&e.path());
+        }
         let _ = bridge::delete(&self.bridge);
         let fw = firewall::Nftables;
         use firewall::Firewall;
