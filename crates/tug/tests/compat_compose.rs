@@ -78,7 +78,9 @@ impl Project {
         assert!(o.status.success(), "import: {}", stderr(&o));
         let dir = tempfile::tempdir().unwrap();
         let port = img::free_port();
-        let name = format!("tugc{}", std::process::id());
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("tugc{}n{seq}", std::process::id());
         std::fs::create_dir(dir.path().join("web")).unwrap();
         std::fs::write(
             dir.path().join("web/Dockerfile"),
