@@ -57,6 +57,8 @@ enum Command {
     Containers(commands::container::Verb),
     /// Manage volumes
     Volume(commands::volume::VolumeCli),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(commands::cp::CpArgs),
     /// Export a container's filesystem as a tar archive
     Export(commands::cp::ExportArgs),
     /// Inspect changes to files or directories on a container's filesystem
@@ -194,6 +196,7 @@ fn main() {
             Command::Container(a) => commands::container::container(host, a),
             Command::Containers(v) => commands::container::main(host, v),
             Command::Volume(a) => commands::volume::main(host, a),
+            Command::Cp(a) => commands::images::run(host, |c| commands::cp::cp(c, a)),
             Command::Export(a) => commands::images::run(host, |c| commands::cp::export(c, a)),
             Command::Diff(a) => commands::images::run(host, |c| commands::cp::diff(c, a)),
             Command::Network(a) => commands::network::main(host, a),

@@ -81,7 +81,7 @@ impl Client {
             // A daemon that refuses early closes its side: stop sending, read the answer.
             let _ = send_chunked(&mut s, b);
         }
-        read_response(s)
+        read_response(s, method == "HEAD")
     }
 
     fn head(&self, method: &str, path: &str) -> String {
@@ -107,7 +107,7 @@ impl Client {
         ));
         head.push_str(&data);
         s.write_all(head.as_bytes()).map_err(io_fail)?;
-        read_response(s)
+        read_response(s, false)
     }
 
     pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
@@ -193,7 +193,7 @@ fn error_message(text: &str) -> String {
         .unwrap_or_else(|| text.trim().to_string())
 }
 
-fn read_response(s: UnixStream) -> Result<Response> {
+fn read_response(s: UnixStream, head_only: bool) -> Result<Response> {
     {
         let io = io_fail;
         let mut r = BufReader::new(s);
@@ -224,14 +224,20 @@ fn read_response(s: UnixStream) -> Result<Response> {
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.as_str())
         };
-        let mode = if hdr("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let mode = if head_only {
+            Mode::Length(0)
+        } else if hdr("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
             Mode::Chunked(0, false)
         } else if let Some(n) = hdr("content-length").and_then(|v| v.parse().ok()) {
             Mode::Length(n)
         } else {
             Mode::Eof
         };
-        let mut resp = Response { r, mode };
+        let mut resp = Response { r, mode, headers };
+        if status >= 400 && head_only {
+            // No body to carry the daemon's message.
+            return Err(Fail(format!("Error response from daemon: HTTP {status}")));
+        }
         if status >= 400 {
             let mut text = String::new();
             let _ = resp.read_to_string(&mut text);
@@ -273,9 +279,19 @@ enum Mode {
 pub struct Response {
     r: BufReader<UnixStream>,
     mode: Mode,
+    /// Header names in lower case.
+    headers: Vec<(String, String)>,
 }
 
 impl Response {
+    /// A response header's value (`name` in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn json(mut self) -> Result<serde_json::Value> {
         let mut b = Vec::new();
         self.read_to_end(&mut b)
