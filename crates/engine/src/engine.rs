@@ -398,8 +398,18 @@ impl Engine {
         if c.host_config["Init"].as_bool().unwrap_or(false) {
             self.add_init(&mut extras);
         }
-        let spec = crate::prepare::oci_for(&c, &rootfs, &self.runtime_cgroup_parent(), &extras)
+        let external = self
+            .runtimes
+            .resolve(c.host_config["Runtime"].as_str().unwrap_or_default())
             .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
+        let mut spec =
+            crate::prepare::oci_for(&c, &rootfs, &self.runtime_cgroup_parent(), &extras)
+                .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
+        if external.is_some() {
+            // Other runtimes may predate spec 1.2 (crun 1.8 refuses it); nothing tug writes
+            // needs more than 1.0.2, the version Docker writes.
+            spec.set_version("1.0.2-dev".to_string());
+        }
         let data = serde_json::to_vec_pretty(&spec).map_err(internal)?;
         std::fs::write(bundle.join("config.json"), data).map_err(internal)?;
         let waiting = self
@@ -423,10 +433,7 @@ impl Engine {
             tty: c.tty(),
             stdin: c.config["OpenStdin"].as_bool().unwrap_or(false),
             wait_attach: waiting,
-            external: (self
-                .runtimes
-                .resolve(c.host_config["Runtime"].as_str().unwrap_or_default()))
-            .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?,
+            external,
         };
         let pid = match shim::spawn(&self.exe, &cfg) {
             Ok(pid) => pid,
