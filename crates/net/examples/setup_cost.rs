@@ -11,7 +11,7 @@ fn main() {
         .unwrap_or(20);
     let br = format!("tsc{}", std::process::id() % 100000);
     let gw = Ipv4Addr::new(10, 253, 0, 1);
-    net::bridge::ensure(&br, Some(gw), 24).expect("bridge");
+    net::bridge::ensure(&br, Some(gw), 24, None).expect("bridge");
     let dir = tempfile_dir();
     let mut t = [Duration::ZERO; 4];
     for i in 0..rounds {
@@ -31,6 +31,8 @@ fn main() {
                 prefix: 24,
                 mac: net::ipam::mac_for(ip),
                 gateway: Some(gw),
+                ip6: None,
+                gateway6: None,
             },
         )
         .expect("attach");

@@ -4,7 +4,7 @@
 
 use crate::netlink::{self, Netlink};
 use crate::netns;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
@@ -41,9 +41,15 @@ fn sysctl(path: &str, value: &str) -> Result<()> {
     })
 }
 
-/// The bridge `name` up with `gateway/prefix` (when given), created if missing; forwarding on
-/// and loopback-sourced packets (published ports reached on 127.0.0.1) routable to it.
-pub fn ensure(name: &str, gateway: Option<Ipv4Addr>, prefix: u8) -> Result<()> {
+/// The bridge `name` up with `gateway/prefix` (when given) and the IPv6 `gateway6` (when
+/// given), created if missing; forwarding on and loopback-sourced packets (published ports
+/// reached on 127.0.0.1) routable to it.
+pub fn ensure(
+    name: &str,
+    gateway: Option<Ipv4Addr>,
+    prefix: u8,
+    gateway6: Option<(Ipv6Addr, u8)>,
+) -> Result<()> {
     let fail = |err| Error::Bridge {
         bridge: name.to_string(),
         err,
@@ -54,6 +60,13 @@ pub fn ensure(name: &str, gateway: Option<Ipv4Addr>, prefix: u8) -> Result<()> {
     }
     if let Some(gw) = gateway {
         exists_ok(nl.add_address(name, gw, prefix)).map_err(fail)?;
+    }
+    if let Some((gw6, prefix6)) = gateway6 {
+        // No duplicate address detection: the gateway answers as soon as it is there.
+        sysctl(&format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "0")?;
+        sysctl(&format!("/proc/sys/net/ipv6/conf/{name}/accept_dad"), "0")?;
+        exists_ok(nl.add_address6(name, gw6, prefix6)).map_err(fail)?;
+        sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")?;
     }
     nl.link_up(name, None, None).map_err(fail)?;
     sysctl(
@@ -91,6 +104,10 @@ pub struct Attach {
     /// The default route, when the network has one (not `--internal`) and the container
     /// has none yet.
     pub gateway: Option<Ipv4Addr>,
+    /// The IPv6 address and prefix on an IPv6 network.
+    pub ip6: Option<(Ipv6Addr, u8)>,
+    /// The IPv6 default route, on the same terms as `gateway`.
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// Plug the namespace at `netns` into `a.bridge`; returns the interface name inside
@@ -142,9 +159,31 @@ pub fn attach_prepared(netns: &Path, host_veth: &str, a: &Attach) -> Result<Stri
 fn configure(nl: &mut Netlink, ifname: &str, a: &Attach) -> netlink::Result<()> {
     nl.set_mac(ifname, a.mac)?;
     nl.add_address(ifname, a.ip, a.prefix)?;
+    if let Some((ip6, prefix6)) = a.ip6 {
+        // A new namespace has IPv6 on; make sure, and skip duplicate address detection so
+        // the address works at once (the bridge has no other claimant for it).
+        for (key, value) in [
+            ("all/disable_ipv6", "0"),
+            (&format!("{ifname}/disable_ipv6") as &str, "0"),
+            (&format!("{ifname}/accept_dad"), "0"),
+        ] {
+            let path = format!("/proc/sys/net/ipv6/conf/{key}");
+            if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() != value) {
+                std::fs::write(&path, value).map_err(|err| netlink::Error::Request {
+                    op: "set",
+                    object: path.clone(),
+                    err,
+                })?;
+            }
+        }
+        nl.add_address6(ifname, ip6, prefix6)?;
+    }
     nl.link_up(ifname, None, None)?;
     if let Some(gw) = a.gateway {
         exists_ok(nl.add_default_route(gw))?;
+    }
+    if let Some(gw6) = a.gateway6.filter(|_| a.ip6.is_some()) {
+        exists_ok(nl.add_default_route6(gw6, ifname))?;
     }
     Ok(())
 }

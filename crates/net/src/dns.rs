@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Names → addresses, asked per query (the engine's records are the truth).
-pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<IpAddr>> + Send + Sync>;
 
 /// The resolvers other names go to, by the address of the client asking.
 pub type Upstreams = Arc<dyn Fn(IpAddr) -> Vec<SocketAddr> + Send + Sync>;
@@ -31,6 +31,7 @@ impl Drop for DnsServer {
 }
 
 const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
 const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
 const TTL: u32 = 600;
@@ -177,22 +178,30 @@ pub fn parse_question(p: &[u8]) -> Option<Question> {
     })
 }
 
-/// The reply to `query`: A records for `ips` (none for other types: the name exists).
-pub fn answer(query: &[u8], q: &Question, ips: &[Ipv4Addr]) -> Vec<u8> {
-    let ips: &[Ipv4Addr] = if q.qtype == TYPE_A { ips } else { &[] };
+/// The reply to `query`: A records for the IPv4 addresses of `ips`, AAAA records for the
+/// IPv6 ones (none for other types: the name exists).
+pub fn answer(query: &[u8], q: &Question, ips: &[IpAddr]) -> Vec<u8> {
+    let records: Vec<Vec<u8>> = ips
+        .iter()
+        .filter_map(|ip| match ip {
+            IpAddr::V4(v4) if q.qtype == TYPE_A => Some(v4.octets().to_vec()),
+            IpAddr::V6(v6) if q.qtype == TYPE_AAAA => Some(v6.octets().to_vec()),
+            _ => None,
+        })
+        .collect();
     let mut r = query[..q.end.min(query.len())].to_vec();
     r[2] = 0x80 | (query[2] & 0x01) | 0x04; // response, authoritative, copy RD
     r[3] = 0x80; // recursion available, NOERROR
     r[4..6].copy_from_slice(&1u16.to_be_bytes());
-    r[6..8].copy_from_slice(&(ips.len() as u16).to_be_bytes());
+    r[6..8].copy_from_slice(&(records.len() as u16).to_be_bytes());
     r[8..12].fill(0);
-    for ip in ips {
+    for data in records {
         r.extend_from_slice(&[0xc0, 0x0c]);
-        r.extend_from_slice(&TYPE_A.to_be_bytes());
+        r.extend_from_slice(&q.qtype.to_be_bytes());
         r.extend_from_slice(&CLASS_IN.to_be_bytes());
         r.extend_from_slice(&TTL.to_be_bytes());
-        r.extend_from_slice(&4u16.to_be_bytes());
-        r.extend_from_slice(&ip.octets());
+        r.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        r.extend_from_slice(&data);
     }
     r
 }
@@ -299,7 +308,7 @@ mod tests {
         };
         drop(sock);
         let lookup: Lookup =
-            Arc::new(|n: &str| (n == "web").then(|| vec![Ipv4Addr::new(10, 3, 0, 2)]));
+            Arc::new(|n: &str| (n == "web").then(|| vec![Ipv4Addr::new(10, 3, 0, 2).into()]));
         let _srv = DnsServer::start(addr, lookup, Arc::new(|_| vec![])).unwrap();
         let c = UdpSocket::bind("127.0.0.1:0").unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -339,7 +348,9 @@ mod tests {
     #[test]
     fn big_answers_are_truncated_over_udp_and_whole_over_tcp() {
         let addr = free_addr();
-        let many: Vec<Ipv4Addr> = (1..=60).map(|i| Ipv4Addr::new(10, 4, 0, i)).collect();
+        let many: Vec<IpAddr> = (1..=60)
+            .map(|i| Ipv4Addr::new(10, 4, 0, i).into())
+            .collect();
         let lookup: Lookup = Arc::new(move |n: &str| (n == "many").then(|| many.clone()));
         let _srv = DnsServer::start(addr, lookup, Arc::new(|_| vec![])).unwrap();
         let c = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -385,13 +396,13 @@ mod tests {
                 return;
             };
             let q = parse_question(&buf[..n]).unwrap();
-            let _ = udp.send_to(&answer(&buf[..n], &q, &[Ipv4Addr::from(ip)]), from);
+            let _ = udp.send_to(&answer(&buf[..n], &q, &[Ipv4Addr::from(ip).into()]), from);
         });
         std::thread::spawn(move || {
             for mut c in tcp.incoming().flatten() {
                 let q = read_msg(&mut c).unwrap();
                 let parsed = parse_question(&q).unwrap();
-                let _ = write_msg(&mut c, &answer(&q, &parsed, &[Ipv4Addr::from(ip)]));
+                let _ = write_msg(&mut c, &answer(&q, &parsed, &[Ipv4Addr::from(ip).into()]));
             }
         });
         addr
@@ -431,11 +442,43 @@ mod tests {
 
     #[test]
     fn other_types_of_known_names_get_an_empty_answer() {
-        let q = query("web", 28);
+        let q = query("web", TYPE_AAAA);
         let parsed = parse_question(&q).unwrap();
-        let r = answer(&q, &parsed, &[Ipv4Addr::new(10, 3, 0, 2)]);
+        let r = answer(&q, &parsed, &[Ipv4Addr::new(10, 3, 0, 2).into()]);
         assert_eq!(u16::from_be_bytes([r[6], r[7]]), 0);
         assert_eq!(r.len(), q.len());
+        let q = query("web", 16); // TXT
+        let parsed = parse_question(&q).unwrap();
+        let both: [IpAddr; 2] = [
+            Ipv4Addr::new(10, 3, 0, 2).into(),
+            "fd00:1::2".parse::<std::net::Ipv6Addr>().unwrap().into(),
+        ];
+        let r = answer(&q, &parsed, &both);
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 0);
+    }
+
+    #[test]
+    fn aaaa_queries_get_the_ipv6_addresses_only() {
+        let both: [IpAddr; 2] = [
+            Ipv4Addr::new(10, 3, 0, 2).into(),
+            "fd00:1::2".parse::<std::net::Ipv6Addr>().unwrap().into(),
+        ];
+        let q = query("web", TYPE_AAAA);
+        let r = answer(&q, &parsed_or_panic(&q), &both);
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1);
+        let IpAddr::V6(v6) = both[1] else {
+            unreachable!()
+        };
+        assert_eq!(&r[r.len() - 16..], &v6.octets());
+        assert_eq!(&r[r.len() - 26..r.len() - 24], &TYPE_AAAA.to_be_bytes());
+        let q = query("web", TYPE_A);
+        let r = answer(&q, &parsed_or_panic(&q), &both);
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1);
+        assert_eq!(&r[r.len() - 4..], &[10, 3, 0, 2]);
+    }
+
+    fn parsed_or_panic(q: &[u8]) -> Question {
+        parse_question(q).unwrap()
     }
 
     #[test]

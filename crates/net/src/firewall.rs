@@ -4,7 +4,7 @@
 //! container with published ports (`tugp_<id>`), so setup and teardown replace or delete a
 //! whole table in one atomic `nft -f` transaction and never touch anybody else's rules.
 
-use crate::ipam::Subnet;
+use crate::ipam::{Subnet, Subnet6};
 use crate::ports::Published;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -25,6 +25,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct NetworkRules {
     pub bridge: String,
     pub subnet: Subnet,
+    /// The IPv6 subnet of an IPv6 network.
+    pub subnet6: Option<Subnet6>,
     pub internal: bool,
     /// The bridges of the daemon's other networks, isolated from this one.
     pub others: Vec<String>,
@@ -95,29 +97,64 @@ pub fn network_table(bridge: &str) -> String {
     format!("tug_{}", ident(bridge))
 }
 
+/// The `ip6` table of an IPv6 network.
+pub fn network_table6(bridge: &str) -> String {
+    format!("tug6_{}", ident(bridge))
+}
+
 pub fn ports_table(id: &str) -> String {
     format!("tugp_{}", ident(id))
 }
 
 /// A script that (re)creates `table ip <name>` with `body` in one transaction.
 fn replace_table(name: &str, body: &str) -> String {
-    format!("table ip {name}\ndelete table ip {name}\ntable ip {name} {{\n{body}}}\n")
+    replace_family_table("ip", name, body)
+}
+
+fn replace_family_table(family: &str, name: &str, body: &str) -> String {
+    format!(
+        "table {family} {name}\ndelete table {family} {name}\ntable {family} {name} {{\n{body}}}\n"
+    )
 }
 
 fn delete_table(name: &str) -> String {
-    format!("table ip {name}\ndelete table ip {name}\n")
+    delete_family_table("ip", name)
 }
 
-/// The nftables script for a network.
+/// Declaring a table before deleting it makes the deletion of a missing one a no-op.
+fn delete_family_table(family: &str, name: &str) -> String {
+    format!("table {family} {name}\ndelete table {family} {name}\n")
+}
+
+/// The nftables script for a network: its `ip` table, and its `ip6` table on an IPv6
+/// network (removed otherwise), in one transaction.
 pub fn render_network(n: &NetworkRules) -> String {
+    let v4 = replace_table(
+        &network_table(&n.bridge),
+        &network_body(n, "ip", &n.subnet.to_string()),
+    );
+    let v6 = match n.subnet6 {
+        Some(s6) => replace_family_table(
+            "ip6",
+            &network_table6(&n.bridge),
+            &network_body(n, "ip6", &s6.to_string()),
+        ),
+        None => delete_family_table("ip6", &network_table6(&n.bridge)),
+    };
+    v4 + &v6
+}
+
+/// The chains of a network's table for one address family (`ip` or `ip6`).
+fn network_body(n: &NetworkRules, family: &str, net: &str) -> String {
     let br = &n.bridge;
-    let net = n.subnet;
     let mut post = String::new();
     if !n.internal {
-        post += &format!("\t\tip saddr {net} oifname != \"{br}\" masquerade\n");
+        post += &format!("\t\t{family} saddr {net} oifname != \"{br}\" masquerade\n");
     }
-    post += &format!("\t\toifname \"{br}\" ip saddr 127.0.0.0/8 masquerade\n");
-    post += &format!("\t\toifname \"{br}\" ip saddr {net} ct status dnat masquerade\n");
+    if family == "ip" {
+        post += &format!("\t\toifname \"{br}\" ip saddr 127.0.0.0/8 masquerade\n");
+    }
+    post += &format!("\t\toifname \"{br}\" {family} saddr {net} ct status dnat masquerade\n");
     let mut fwd = String::new();
     // Published ports are reachable from every network (both directions of the connection).
     fwd += "\t\tct status dnat accept\n";
@@ -134,11 +171,10 @@ pub fn render_network(n: &NetworkRules) -> String {
             .join(", ");
         fwd += &format!("\t\tiifname \"{br}\" oifname {{ {set} }} drop\n");
     }
-    let body = format!(
+    format!(
         "\tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n{post}\t}}\n\
          \tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n{fwd}\t}}\n"
-    );
-    replace_table(&network_table(br), &body)
+    )
 }
 
 /// The nftables script for one container's published ports.
@@ -194,10 +230,9 @@ impl Firewall for Nftables {
         nft(&render_network(n), &format!("rules of bridge {}", n.bridge))
     }
     fn remove_network(&self, bridge: &str) -> Result<()> {
-        nft(
-            &delete_table(&network_table(bridge)),
-            &format!("remove rules of bridge {bridge}"),
-        )
+        let script = delete_table(&network_table(bridge))
+            + &delete_family_table("ip6", &network_table6(bridge));
+        nft(&script, &format!("remove rules of bridge {bridge}"))
     }
     fn apply_ports(&self, p: &PortRules) -> Result<()> {
         nft(&render_ports(p), &format!("published ports of {}", p.id))
@@ -232,6 +267,7 @@ mod tests {
         let n = NetworkRules {
             bridge: "br-abc".into(),
             subnet: "10.77.0.0/24".parse().unwrap(),
+            subnet6: None,
             internal: false,
             others: vec!["tug0".into()],
         };
@@ -242,6 +278,11 @@ mod tests {
             ..n
         };
         check_golden("network-internal.nft", &render_network(&internal));
+        let dual = NetworkRules {
+            subnet6: Some("fd00:77::/64".parse().unwrap()),
+            ..internal
+        };
+        check_golden("network-ipv6.nft", &render_network(&dual));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! container side is configured from a thread that joined the container's namespace
 //! (see [`crate::netns::run_in`]).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 #[derive(Debug, thiserror::Error)]
@@ -311,6 +311,45 @@ impl Netlink {
         m.attr(IFA_LOCAL, &addr.octets());
         m.attr(IFA_ADDRESS, &addr.octets());
         self.call(m, "add address to", name)
+    }
+
+    /// Add the IPv6 `addr/prefix` to a link without duplicate address detection, so it is
+    /// usable at once (EEXIST when it has it).
+    pub fn add_address6(&mut self, name: &str, addr: Ipv6Addr, prefix: u8) -> Result<()> {
+        const IFA_F_NODAD: u8 = 0x02;
+        let index = self.index(name)?;
+        let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+        m.buf.extend_from_slice(&[
+            libc::AF_INET6 as u8,
+            prefix,
+            IFA_F_NODAD,
+            libc::RT_SCOPE_UNIVERSE,
+        ]);
+        m.buf.extend_from_slice(&(index as u32).to_ne_bytes());
+        m.attr(IFA_LOCAL, &addr.octets());
+        m.attr(IFA_ADDRESS, &addr.octets());
+        self.call(m, "add address to", name)
+    }
+
+    /// The IPv6 default route via `gateway` out of `dev` in the main table.
+    pub fn add_default_route6(&mut self, gateway: Ipv6Addr, dev: &str) -> Result<()> {
+        const RTA_OIF: u16 = 4;
+        let index = self.index(dev)?;
+        let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+        m.buf.extend_from_slice(&[
+            libc::AF_INET6 as u8,
+            0,
+            0,
+            0,
+            libc::RT_TABLE_MAIN,
+            libc::RTPROT_BOOT,
+            libc::RT_SCOPE_UNIVERSE,
+            libc::RTN_UNICAST,
+        ]);
+        m.buf.extend_from_slice(&0u32.to_ne_bytes());
+        m.attr(RTA_GATEWAY, &gateway.octets());
+        m.attr(RTA_OIF, &(index as u32).to_ne_bytes());
+        self.call(m, "add default route via", &gateway.to_string())
     }
 
     /// The default route via `gateway` in the main table.

@@ -79,9 +79,9 @@ fn two_namespaces_on_a_bridge_reach_each_other_and_teardown_is_complete() {
         tables: vec![],
     };
     let gw = Ipv4Addr::new(10, 213, octet, 1);
-    bridge::ensure(&br, Some(gw), 24).unwrap();
+    bridge::ensure(&br, Some(gw), 24, None).unwrap();
     // Idempotent: a second ensure on an existing bridge is fine.
-    bridge::ensure(&br, Some(gw), 24).unwrap();
+    bridge::ensure(&br, Some(gw), 24, None).unwrap();
     let mut ips = vec![];
     for (i, n) in ["a", "b"].iter().enumerate() {
         netns::create(&m.ns(n)).unwrap();
@@ -98,6 +98,8 @@ fn two_namespaces_on_a_bridge_reach_each_other_and_teardown_is_complete() {
                 prefix: 24,
                 mac: net::ipam::mac_for(ip),
                 gateway: Some(gw),
+                ip6: None,
+                gateway6: None,
             },
         )
         .unwrap();
@@ -175,6 +177,8 @@ fn a_failed_attach_leaves_no_link() {
             prefix: 24,
             mac: [2, 0x42, 10, 214, 0, 2],
             gateway: None,
+            ip6: None,
+            gateway6: None,
         },
     )
     .unwrap_err();
@@ -198,7 +202,7 @@ fn pooled_namespaces_are_plugged_in_and_leftovers_go() {
         tables: vec![],
     };
     let gw = Ipv4Addr::new(10, 215, 0, 1);
-    bridge::ensure(&br, Some(gw), 24).unwrap();
+    bridge::ensure(&br, Some(gw), 24, None).unwrap();
     let pool_dir = m.dir.path().join("pool");
     let pool = net::pool::Pool::new(pool_dir.clone(), 2);
     // Nothing is made before the first take.
@@ -227,6 +231,8 @@ fn pooled_namespaces_are_plugged_in_and_leftovers_go() {
             prefix: 24,
             mac: net::ipam::mac_for(ip),
             gateway: Some(gw),
+            ip6: None,
+            gateway6: None,
         },
     )
     .unwrap();

@@ -43,6 +43,7 @@ pub(super) fn strings(v: &serde_json::Value) -> Vec<String> {
 pub(super) struct EndpointRequest {
     pub aliases: Vec<String>,
     pub ip: Option<Ipv4Addr>,
+    pub ip6: Option<std::net::Ipv6Addr>,
 }
 
 impl EndpointRequest {
@@ -54,9 +55,20 @@ impl EndpointRequest {
             Some(s) => Some(net::ipam::parse_ip(s)?),
             None => None,
         };
+        let ip6 = match v["IPAMConfig"]["IPv6Address"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| net::ipam::Error::BadAddress(s.to_string()))?,
+            ),
+            None => None,
+        };
         Ok(EndpointRequest {
             aliases: strings(&v["Aliases"]),
             ip,
+            ip6,
         })
     }
 }
@@ -69,7 +81,7 @@ pub(super) fn new_endpoint(n: &Network, cid: &str, req: &EndpointRequest) -> Res
             network: n.name.clone(),
         });
     }
-    if req.ip.is_some() && !n.user_subnet {
+    if (req.ip.is_some() || req.ip6.is_some()) && !n.user_subnet {
         return Err(NetworkError::Invalid(
             "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
         ));
@@ -82,6 +94,7 @@ pub(super) fn new_endpoint(n: &Network, cid: &str, req: &EndpointRequest) -> Res
     let id = crate::container::names::new_id();
     Ok(Endpoint {
         ip: n.allocate(req.ip)?,
+        ip6: n.allocate6(req.ip6)?,
         aliases: req.aliases.clone(),
         host_veth: format!("veth{}", &id[..11]),
         id,
@@ -280,6 +293,8 @@ impl Networks {
             prefix: n.subnet.prefix,
             mac: net::ipam::mac_for(ep.ip),
             gateway,
+            ip6: n.v6().and(ep.ip6).zip(n.subnet6.map(|s| s.prefix)),
+            gateway6: gateway.and(n.gateway6),
         };
         let ifname = match prepared {
             Some(veth) => net::bridge::attach_prepared(ns, veth, &a)?,

@@ -26,7 +26,10 @@ impl Network {
                         "EndpointID": e.id,
                         "MacAddress": net::ipam::mac_string(&net::ipam::mac_for(e.ip)),
                         "IPv4Address": format!("{}/{}", e.ip, self.subnet.prefix),
-                        "IPv6Address": "",
+                        "IPv6Address": match (e.ip6, self.v6()) {
+                            (Some(ip6), Some((_, prefix))) => format!("{ip6}/{prefix}"),
+                            _ => String::new(),
+                        },
                     }),
                 )
             })
@@ -35,6 +38,10 @@ impl Network {
             json!({"Subnet": self.subnet.to_string(), "Gateway": self.gateway.to_string()});
         if let Some(r) = self.ip_range {
             ipam["IPRange"] = json!(r.to_string());
+        }
+        let mut configs = vec![ipam];
+        if let (Some(s6), Some((gw6, _))) = (self.subnet6, self.v6()) {
+            configs.push(json!({"Subnet": s6.to_string(), "Gateway": gw6.to_string()}));
         }
         let mut options = self.options.clone();
         if self.is_default() {
@@ -46,8 +53,8 @@ impl Network {
         }
         json!({
             "Name": self.name, "Id": self.id, "Created": self.created, "Scope": "local",
-            "Driver": "bridge", "EnableIPv4": true, "EnableIPv6": false,
-            "IPAM": {"Driver": "default", "Options": {}, "Config": [ipam]},
+            "Driver": "bridge", "EnableIPv4": true, "EnableIPv6": self.enable_ipv6,
+            "IPAM": {"Driver": "default", "Options": {}, "Config": configs},
             "Internal": self.internal, "Attachable": self.attachable, "Ingress": false,
             "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
             "Containers": containers, "Options": options, "Labels": self.labels,
@@ -154,9 +161,22 @@ impl Networks {
                     let e = &n.endpoints[&c.id];
                     let live = running && e.active;
                     let mut v = endpoint_json(n.id.clone(), &e.id, live.then_some((n, e.ip)), c);
+                    if let (true, Some(ip6), Some((gw6, prefix))) = (live, e.ip6, n.v6()) {
+                        v["IPv6Gateway"] = json!(gw6.to_string());
+                        v["GlobalIPv6Address"] = json!(ip6.to_string());
+                        v["GlobalIPv6PrefixLen"] = json!(prefix);
+                    }
                     v["Aliases"] = json!(e.aliases);
                     if n.name == DEFAULT && live {
-                        for k in ["Gateway", "IPAddress", "IPPrefixLen", "MacAddress"] {
+                        for k in [
+                            "Gateway",
+                            "IPAddress",
+                            "IPPrefixLen",
+                            "MacAddress",
+                            "IPv6Gateway",
+                            "GlobalIPv6Address",
+                            "GlobalIPv6PrefixLen",
+                        ] {
                             top[k] = v[k].clone();
                         }
                     }

@@ -15,10 +15,10 @@ pub use ops::CreateRequest;
 
 use crate::container::Store;
 use crate::daemon::Roots;
-use net::ipam::Subnet;
+use net::ipam::{Subnet, Subnet6};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -117,6 +117,13 @@ pub struct Network {
     pub ip_range: Option<Subnet>,
     /// Subnet given by the user (only then may containers ask for an address).
     pub user_subnet: bool,
+    /// `--ipv6`: containers also get an address from `subnet6`, routed via `gateway6`.
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    #[serde(default)]
+    pub subnet6: Option<Subnet6>,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
     pub internal: bool,
     pub attachable: bool,
     pub labels: BTreeMap<String, String>,
@@ -130,6 +137,9 @@ pub struct Network {
 pub struct Endpoint {
     pub id: String,
     pub ip: Ipv4Addr,
+    /// The address on an IPv6 network.
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
     pub aliases: Vec<String>,
     /// The host end of the veth pair.
     pub host_veth: String,
@@ -158,7 +168,7 @@ impl Network {
             Some(ip) => {
                 self.subnet.check("requested address", ip)?;
                 if used.contains(&ip) {
-                    return Err(net::ipam::Error::InUse(ip).into());
+                    return Err(net::ipam::Error::InUse(ip.into()).into());
                 }
                 Ok(ip)
             }
@@ -167,6 +177,43 @@ impl Network {
                 self.ip_range.as_ref(),
                 &used,
             )?),
+        }
+    }
+}
+
+impl Network {
+    /// The IPv6 address for a new endpoint: `requested` (checked) or the lowest free one;
+    /// none on a network without IPv6.
+    fn allocate6(&self, requested: Option<Ipv6Addr>) -> Result<Option<Ipv6Addr>> {
+        let Some(s6) = self.subnet6.filter(|_| self.enable_ipv6) else {
+            if requested.is_some() {
+                return Err(NetworkError::Invalid(format!(
+                    "network {} has no IPv6 subnet: an IPv6 address cannot be given",
+                    self.name
+                )));
+            }
+            return Ok(None);
+        };
+        let mut used: std::collections::BTreeSet<Ipv6Addr> =
+            self.endpoints.values().filter_map(|e| e.ip6).collect();
+        used.extend(self.gateway6);
+        match requested {
+            Some(ip) => {
+                s6.check("requested address", ip)?;
+                if used.contains(&ip) {
+                    return Err(net::ipam::Error::InUse(ip.into()).into());
+                }
+                Ok(Some(ip))
+            }
+            None => Ok(Some(net::ipam::allocate6(&s6, &used)?)),
+        }
+    }
+
+    /// The IPv6 gateway and prefix, on an IPv6 network.
+    pub(super) fn v6(&self) -> Option<(Ipv6Addr, u8)> {
+        match (self.enable_ipv6, self.subnet6, self.gateway6) {
+            (true, Some(s6), Some(gw)) => Some((gw, s6.prefix)),
+            _ => None,
         }
     }
 }
@@ -292,6 +339,9 @@ impl Networks {
             gateway,
             ip_range: None,
             user_subnet: false,
+            enable_ipv6: false,
+            subnet6: None,
+            gateway6: None,
             internal: false,
             attachable: false,
             labels: BTreeMap::new(),
@@ -321,7 +371,7 @@ impl Networks {
     /// The live parts of one network: bridge, firewall table (with isolation from the other
     /// networks), and for user-defined networks the DNS server.
     fn bring_up(&self, all: &BTreeMap<String, Network>, n: &Network) -> Result<()> {
-        net::bridge::ensure(&n.bridge, Some(n.gateway), n.subnet.prefix)?;
+        net::bridge::ensure(&n.bridge, Some(n.gateway), n.subnet.prefix, n.v6())?;
         self.fw.apply_network(&rules(all, n))?;
         if !n.is_default() {
             self.start_dns(n)?;
@@ -397,7 +447,7 @@ impl Networks {
         Arc::new(move |name: &str| {
             let all = all.lock().unwrap_or_else(|p| p.into_inner());
             let n = all.get(&id)?;
-            let ips: Vec<Ipv4Addr> = n
+            let ips: Vec<std::net::IpAddr> = n
                 .endpoints
                 .iter()
                 .filter(|(_, e)| e.active)
@@ -411,7 +461,10 @@ impl Networks {
                                     .is_some_and(|h| h.eq_ignore_ascii_case(name))
                         })
                 })
-                .map(|(_, e)| e.ip)
+                .flat_map(|(_, e)| {
+                    std::iter::once(std::net::IpAddr::V4(e.ip))
+                        .chain(e.ip6.map(std::net::IpAddr::V6))
+                })
                 .collect();
             (!ips.is_empty()).then_some(ips)
         })
@@ -422,6 +475,7 @@ fn rules(all: &BTreeMap<String, Network>, n: &Network) -> net::firewall::Network
     net::firewall::NetworkRules {
         bridge: n.bridge.clone(),
         subnet: n.subnet,
+        subnet6: n.v6().and(n.subnet6),
         internal: n.internal,
         others: all
             .values()

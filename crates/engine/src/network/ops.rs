@@ -2,7 +2,7 @@
 
 use super::attach::{mode, new_endpoint, EndpointRequest, Mode};
 use super::{find, taken, Network, NetworkError, Networks, Result, PREDEFINED};
-use net::ipam::Subnet;
+use net::ipam::{Subnet, Subnet6};
 use std::collections::BTreeMap;
 
 /// Docker's `POST /networks/create` body.
@@ -98,18 +98,26 @@ impl Networks {
                 req.driver
             )));
         }
-        if req.enable_ipv6 == Some(true) {
-            return Err(NetworkError::Invalid(
-                "IPv6 networks are not supported by tug yet".into(),
-            ));
-        }
         let configs = req.ipam.config.clone().unwrap_or_default();
-        if configs.len() > 1 {
+        let (v6s, v4s): (Vec<IpamConfig>, Vec<IpamConfig>) =
+            configs.into_iter().partition(|c| c.subnet.contains(':'));
+        if v4s.len() > 1 || v6s.len() > 1 {
             return Err(NetworkError::Invalid(
-                "one IPv4 subnet per network is supported".into(),
+                "one IPv4 and one IPv6 subnet per network are supported".into(),
             ));
         }
-        let cfg = configs.into_iter().next().unwrap_or_default();
+        let enable_ipv6 = req.enable_ipv6 == Some(true);
+        if !v6s.is_empty() && !enable_ipv6 {
+            return Err(NetworkError::Invalid(
+                "an IPv6 subnet needs an IPv6 network: add --ipv6".into(),
+            ));
+        }
+        let (subnet6, gateway6) = if enable_ipv6 {
+            self.plan6(v6s.into_iter().next())?
+        } else {
+            (None, None)
+        };
+        let cfg = v4s.into_iter().next().unwrap_or_default();
         let user_subnet = !cfg.subnet.is_empty();
         let subnet = if user_subnet {
             cfg.subnet.parse::<Subnet>()?
@@ -160,12 +168,61 @@ impl Networks {
             gateway,
             ip_range,
             user_subnet,
+            enable_ipv6,
+            subnet6,
+            gateway6,
             internal: req.internal,
             attachable: req.attachable,
             labels: req.labels.clone().unwrap_or_default(),
             options,
             endpoints: BTreeMap::new(),
         })
+    }
+
+    /// The IPv6 subnet and gateway of an `--ipv6` network: the configured ones (checked), or
+    /// a unique local /64 of its own.
+    fn plan6(
+        &self,
+        cfg: Option<IpamConfig>,
+    ) -> Result<(Option<Subnet6>, Option<std::net::Ipv6Addr>)> {
+        let taken: Vec<Subnet6> = self.lock().values().filter_map(|n| n.subnet6).collect();
+        let routes = net::ipam::host_routes6();
+        let cfg = cfg.unwrap_or_default();
+        let subnet6 = if cfg.subnet.is_empty() {
+            (0u8..=255)
+                .map(|i| {
+                    Subnet6::ula_from(&format!("{}{i:02x}", crate::container::names::new_id()))
+                })
+                .find(|s| !taken.iter().chain(&routes).any(|t| t.overlaps(s)))
+                .ok_or(net::ipam::Error::NoPool)?
+        } else {
+            let s6: Subnet6 = cfg.subnet.parse()?;
+            if taken.iter().any(|t| t.overlaps(&s6)) {
+                return Err(net::ipam::Error::Overlaps.into());
+            }
+            if routes.iter().any(|r| r.overlaps(&s6)) {
+                return Err(NetworkError::Invalid(format!(
+                    "subnet {s6} overlaps with a route of the host"
+                )));
+            }
+            s6
+        };
+        if !cfg.ip_range.is_empty() {
+            return Err(NetworkError::Invalid(
+                "an IPv6 ip range is not supported by tug: leave out --ip-range for the IPv6 subnet".into(),
+            ));
+        }
+        let gateway6 = if cfg.gateway.is_empty() {
+            subnet6.default_gateway()
+        } else {
+            let gw: std::net::Ipv6Addr = cfg
+                .gateway
+                .parse()
+                .map_err(|_| net::ipam::Error::BadAddress(cfg.gateway.clone()))?;
+            subnet6.check("gateway", gw)?;
+            gw
+        };
+        Ok((Some(subnet6), Some(gateway6)))
     }
 
     /// Bridge, rules and DNS server of a network go (best effort).

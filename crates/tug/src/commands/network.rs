@@ -38,15 +38,15 @@ struct CreateArgs {
     /// Driver to manage the Network
     #[arg(short, long, default_value = "bridge")]
     driver: String,
-    /// Subnet in CIDR format that represents a network segment
+    /// Subnet in CIDR format that represents a network segment (one IPv4, one IPv6)
     #[arg(long)]
-    subnet: Option<String>,
-    /// IPv4 Gateway for the master subnet
+    subnet: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet
     #[arg(long)]
-    gateway: Option<String>,
+    gateway: Vec<String>,
     /// Allocate container ip from a sub-range
     #[arg(long)]
-    ip_range: Option<String>,
+    ip_range: Vec<String>,
     /// Restrict external access to the network
     #[arg(long)]
     internal: bool,
@@ -169,21 +169,30 @@ fn key_values(list: &[String], what: &str) -> Result<serde_json::Map<String, Val
 }
 
 fn create(c: &Client, a: CreateArgs) -> Result<()> {
-    let mut ipam = json!({});
-    if let Some(s) = &a.subnet {
-        ipam["Subnet"] = json!(s);
+    // Gateways and ranges go with the subnet of their address family, as Docker pairs them.
+    let v6 = |s: &String| s.contains(':');
+    for (what, list) in [("gateway", &a.gateway), ("ip-range", &a.ip_range)] {
+        if let Some(x) = list
+            .iter()
+            .find(|x| !a.subnet.iter().any(|s| v6(s) == v6(x)))
+        {
+            return fail(format!("no matching subnet for {what} {x}"));
+        }
     }
-    if let Some(g) = &a.gateway {
-        ipam["Gateway"] = json!(g);
-    }
-    if let Some(r) = &a.ip_range {
-        ipam["IPRange"] = json!(r);
-    }
-    let config = if ipam.as_object().is_some_and(|m| m.is_empty()) {
-        json!([])
-    } else {
-        json!([ipam])
-    };
+    let config: Vec<Value> = a
+        .subnet
+        .iter()
+        .map(|s| {
+            let mut ipam = json!({"Subnet": s});
+            if let Some(g) = a.gateway.iter().find(|g| v6(g) == v6(s)) {
+                ipam["Gateway"] = json!(g);
+            }
+            if let Some(r) = a.ip_range.iter().find(|r| v6(r) == v6(s)) {
+                ipam["IPRange"] = json!(r);
+            }
+            ipam
+        })
+        .collect();
     let body = json!({
         "Name": a.name, "Driver": a.driver, "Internal": a.internal,
         "EnableIPv6": a.ipv6, "Attachable": a.attachable,
