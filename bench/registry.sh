@@ -3,7 +3,9 @@
 # skopeo pushes and pulls 1, 10 and 100 MB single-layer images to and from each server, and curl
 # pushes 100 MB in 10 MB chunks (PATCH + Content-Range; skopeo only pushes whole blobs); then the
 # idle and peak (busy) RSS of each server. Prints medians over RUNS and docker-registry/tug ratios
-# (above 1: tug is faster). Each run pushes a fresh layer, so no blob is skipped or mounted.
+# (above 1: tug is faster), and the CPU each server spent on each operation (what is left of the
+# time is the client's: skopeo hashes and copies every byte too). Each run pushes a fresh layer,
+# so no blob is skipped or mounted.
 # Usage: bench/registry.sh [RUNS]   (as root; TUG=path/to/tug uses that binary instead of building)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +64,17 @@ layout() {
 }
 now() { date +%s.%N; }
 timed() { local t0 t1; t0=$(now); "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; t1=$(now); echo "$t1 - $t0" | bc -l; }
+# cpu PID: the server's user+system CPU so far, in clock ticks (all its threads, also exited ones)
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+# measure SERVER WHAT CMD...: wall time of CMD and the CPU the server spent meanwhile
+measure() {
+  local s=$1 what=$2 pid c0 t; shift 2
+  pid=$([ "$s" = tug ] && echo "$tug_pid" || echo "$dr_pid")
+  c0=$(cpu "$pid"); t=$(timed "$@")
+  echo "$s $what $t" >> "$work/times.txt"
+  echo "$s $what $(( ($(cpu "$pid") - c0) * 1000 / hz ))" >> "$work/cpu.txt"
+}
 # chunked ADDR REPO FILE: POST, 10 MB PATCHes with Content-Range, PUT ?digest
 chunked() {
   local addr=$1 repo=$2 f=$3 loc size off=0 n=$((10 << 20)) d
@@ -84,35 +97,39 @@ for run in $(seq "$runs"); do
     rm -rf "$work/img"; layout "$work/img" $mb
     for s in tug docker-registry; do
       addr=$([ $s = tug ] && echo "$tug_addr" || echo "$dr_addr")
-      t=$(timed skopeo copy -q --dest-tls-verify=false "oci:$work/img:latest" "docker://$addr/bench/m$mb-r$run:latest")
-      echo "$s push-${mb}MB $t" >> "$work/times.txt"
+      measure $s push-${mb}MB skopeo copy -q --dest-tls-verify=false "oci:$work/img:latest" "docker://$addr/bench/m$mb-r$run:latest"
       rm -rf "$work/pull"
-      t=$(timed skopeo copy -q --src-tls-verify=false "docker://$addr/bench/m$mb-r$run:latest" "dir:$work/pull")
-      echo "$s pull-${mb}MB $t" >> "$work/times.txt"
+      measure $s pull-${mb}MB skopeo copy -q --src-tls-verify=false "docker://$addr/bench/m$mb-r$run:latest" "dir:$work/pull"
     done
   done
   head -c 100M /dev/urandom > "$work/chunk"
   for s in tug docker-registry; do
     addr=$([ $s = tug ] && echo "$tug_addr" || echo "$dr_addr")
-    t=$(timed chunked "$addr" "bench/chunked-r$run" "$work/chunk")
-    echo "$s push-100MB-chunked $t" >> "$work/times.txt"
+    measure $s push-100MB-chunked chunked "$addr" "bench/chunked-r$run" "$work/chunk"
   done
 done
 echo "busy tug $(rss $tug_pid VmHWM)" >> "$work/rss.txt"
 echo "busy docker-registry $(rss $dr_pid VmHWM)" >> "$work/rss.txt"
 
-python3 - "$work/times.txt" "$work/rss.txt" "$runs" <<'PY'
+python3 - "$work/times.txt" "$work/rss.txt" "$runs" "$work/cpu.txt" <<'PY'
 import statistics, sys
-t = {}
-for line in open(sys.argv[1]):
-    s, what, v = line.split()
-    t.setdefault((what, s), []).append(float(v))
+def medians(path):
+    t = {}
+    for line in open(path):
+        s, what, v = line.split()
+        t.setdefault((what, s), []).append(float(v))
+    return {k: statistics.median(v) for k, v in t.items()}
+t, c = medians(sys.argv[1]), medians(sys.argv[4])
 order = ["push-1MB", "pull-1MB", "push-10MB", "pull-10MB", "push-100MB", "pull-100MB", "push-100MB-chunked"]
 print(f"registry bench, median of {sys.argv[3]} runs (seconds, client included)")
 print(f"{'':22}{'tug':>10}{'docker-registry':>17}{'ratio':>8}")
 for w in order:
-    a, b = statistics.median(t[(w, "tug")]), statistics.median(t[(w, "docker-registry")])
+    a, b = t[(w, "tug")], t[(w, "docker-registry")]
     print(f"{w:22}{a:10.3f}{b:17.3f}{b / a:8.2f}")
+print("server CPU (user+system, ms; 10 ms ticks), median")
+for w in order:
+    a, b = c[(w, "tug")], c[(w, "docker-registry")]
+    print(f"{w:22}{a:10.0f}{b:17.0f}{b / a if a else float('inf'):8.2f}")
 rss = {}
 for line in open(sys.argv[2]):
     k, s, v = line.split()
