@@ -9,6 +9,7 @@
 mod client;
 mod external;
 mod logfile;
+mod pages;
 mod proto;
 mod server;
 

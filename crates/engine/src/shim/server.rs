@@ -67,6 +67,7 @@ pub fn run(cfg: ShimConfig, ready: OwnedFd) -> ! {
         super::external::delete_container(&cfg);
         finish(&cfg, 127, &listener)
     }
+    super::pages::drop_clean_pages();
     let status = serve(&cfg, pid, io, &listener, log.as_mut(), clients, waiters);
     finish(&cfg, status, &listener)
 }
@@ -199,6 +200,9 @@ fn write_frame(a: &mut Attached, tty: bool, stream: u8, data: &[u8]) -> bool {
 /// The exit status of the container's init, once known.
 type Status = Option<i32>;
 
+/// Idle time after some activity before the shim gives back its clean code pages.
+const IDLE_MS: u16 = 5000;
+
 fn serve(
     cfg: &ShimConfig,
     pid: i32,
@@ -214,6 +218,8 @@ fn serve(
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .expect("signalfd");
     let mut status: Status = reap(pid);
+    // Whether code pages may have been faulted in since they were last dropped (pages.rs).
+    let mut touched = true;
     while status.is_none() || !io.outputs.is_empty() {
         let mut fds = vec![
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
@@ -234,12 +240,19 @@ fn serve(
         // After exit, drain what is left without blocking forever on a pipe a stray process holds.
         let timeout = if status.is_some() {
             PollTimeout::from(100u16)
+        } else if touched {
+            PollTimeout::from(IDLE_MS)
         } else {
             PollTimeout::NONE
         };
         match poll(&mut fds, timeout) {
             Ok(0) if status.is_some() => break,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(0) => {
+                super::pages::drop_clean_pages();
+                touched = false;
+                continue;
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => touched = true,
             Err(_) => break,
         }
         let ready: Vec<bool> = fds
@@ -247,13 +260,6 @@ fn serve(
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
-        if ready[0] {
-            while sfd.read_signal().ok().flatten().is_some() {}
-            status = status.or_else(|| reap(pid));
-            if status.is_some() {
-                answer_waiters(&mut waiters, cfg, pid, status);
-            }
-        }
         if ready[1] {
             if let Ok((conn, _)) = listener.accept() {
                 handle(cfg, pid, status, conn, &io, &mut clients, &mut waiters);
@@ -278,6 +284,15 @@ fn serve(
         }
         for k in closed.into_iter().rev() {
             io.outputs.remove(k);
+        }
+        // After the output read in this round (what the container wrote before it exited is
+        // in the log before waiters hear of the exit).
+        if ready[0] {
+            while sfd.read_signal().ok().flatten().is_some() {}
+            status = status.or_else(|| reap(pid));
+            if status.is_some() {
+                answer_waiters(&mut waiters, cfg, pid, status);
+            }
         }
         for (j, &i) in stdin_clients.iter().enumerate().rev() {
             if ready.get(2 + n_out + j).copied().unwrap_or(false) {

@@ -139,7 +139,9 @@ for stream_no, data in frames_iter(sock, tty=False):
 sock.close()
 eq(got, {1: b"got ping\n", 2: b"bye\n"}, "attach socket")
 eq(rd.wait()["StatusCode"], 0, "exit after attach")
-at = c.containers.run("busybox", ["sh", "-c", "echo a; sleep 0.5; echo b"], detach=True)
+# logs=True: what was written before attaching (here: once it is in the log), then live.
+at = c.containers.run("busybox", ["sh", "-c", "echo a; sleep 1; echo b"], detach=True)
+until(lambda: at.logs() == b"a\n", "the first line in the log")
 eq(b"".join(at.attach(stream=True, logs=True)), b"a\nb\n", "attach stream")
 
 # Restart policy: on-failure:2 restarts twice and then stays exited.
