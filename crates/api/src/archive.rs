@@ -12,32 +12,16 @@ use engine::engine::Engine;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 const STAT_HEADER: &str = "X-Docker-Container-Path-Stat";
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn stat_header(s: &PathStat) -> String {
-    base64(&serde_json::to_vec(s).expect("stats serialize"))
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .encode(serde_json::to_vec(s).expect("stats serialize"))
 }
 
 fn path_param(q: &Query) -> Result<String, ApiError> {
@@ -60,27 +44,6 @@ impl Write for ChannelWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-/// Reads a request body from a blocking thread.
-struct ChannelReader {
-    rx: mpsc::Receiver<Bytes>,
-    cur: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(b) => self.cur = b,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
     }
 }
 
@@ -136,10 +99,7 @@ pub async fn put(
         }
     });
     let r = blocking(move || {
-        let mut reader = ChannelReader {
-            rx,
-            cur: Bytes::new(),
-        };
+        let mut reader = crate::stream::ChannelReader::new(rx);
         let r = e.archive_put(&id, &path, &mut reader, no_overwrite);
         // Drain what is left so the client can finish sending.
         let _ = std::io::copy(&mut reader, &mut std::io::sink());
@@ -172,16 +132,4 @@ pub async fn export(e: Arc<Engine>, id: String) -> Result<Response<Body>, ApiErr
 pub async fn changes(e: Arc<Engine>, id: String) -> Result<Response<Body>, ApiError> {
     let list = blocking(move || e.changes(&id)).await?;
     Ok(json(200, &list))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_pads_like_the_standard() {
-        assert_eq!(super::base64(b""), "");
-        assert_eq!(super::base64(b"f"), "Zg==");
-        assert_eq!(super::base64(b"fo"), "Zm8=");
-        assert_eq!(super::base64(b"foo"), "Zm9v");
-        assert_eq!(super::base64(b"{\"name\":\"x\"}"), "eyJuYW1lIjoieCJ9");
-    }
 }

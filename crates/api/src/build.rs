@@ -14,30 +14,8 @@ use engine::engine::Engine;
 use http_body_util::BodyExt;
 use hyper::Response;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-
-/// Reads the request body chunks a task forwards.
-struct ChannelReader {
-    rx: mpsc::Receiver<Bytes>,
-    cur: Bytes,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(b) => self.cur = b,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
-    }
-}
 
 fn json_map(q: &Query, key: &str) -> Result<BTreeMap<String, String>, ApiError> {
     match q.get(key).filter(|v| !v.is_empty()) {
@@ -153,13 +131,7 @@ pub async fn build(
         let send = |b: Bytes| {
             let _ = tx.blocking_send(b);
         };
-        let unpacked = build::context::unpack(
-            ChannelReader {
-                rx: brx,
-                cur: Bytes::new(),
-            },
-            &ctx,
-        );
+        let unpacked = build::context::unpack(crate::stream::ChannelReader::new(brx), &ctx);
         let result = match unpacked {
             Err(err) => Err(build::BuildError::new(
                 build::builder::Kind::Invalid,

@@ -29,6 +29,36 @@ impl hyper::body::Body for ChannelBody {
     }
 }
 
+/// Reads, from a blocking thread, the request body chunks a task forwards.
+pub struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    cur: Bytes,
+}
+
+impl ChannelReader {
+    pub fn new(rx: mpsc::Receiver<Bytes>) -> ChannelReader {
+        ChannelReader {
+            rx,
+            cur: Bytes::new(),
+        }
+    }
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.cur = b,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = self.cur.slice(n..);
+        Ok(n)
+    }
+}
+
 /// A streamed body and the sender that feeds it.
 pub fn channel() -> (mpsc::Sender<Bytes>, Body) {
     let (tx, rx) = mpsc::channel(64);

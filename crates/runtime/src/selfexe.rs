@@ -95,14 +95,32 @@ fn immutable_copy_at() -> std::io::Result<(std::fs::File, std::path::PathBuf)> {
     Ok((f, path))
 }
 
-/// Copies of other binary versions: processes still running from them keep their inode.
+/// Copies our processes run from now (shims, runtime and init processes): those stay
+/// immutable, whatever binary made them.
+fn copies_in_use() -> std::collections::HashSet<std::path::PathBuf> {
+    let mut used = std::collections::HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return used;
+    };
+    for p in procs.flatten() {
+        if let Ok(exe) = std::fs::read_link(p.path().join("exe")) {
+            if exe.starts_with(COPY_DIR) {
+                used.insert(exe);
+            }
+        }
+    }
+    used
+}
+
+/// Copies of other binary versions that no process runs any more.
 fn remove_stale_copies(keep: &str) {
     let Ok(entries) = std::fs::read_dir(COPY_DIR) else {
         return;
     };
+    let used = copies_in_use();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name == keep || !name.starts_with("tug-") {
+        if name == keep || !name.starts_with("tug-") || used.contains(&e.path()) {
             continue;
         }
         if let Ok(f) = std::fs::File::open(e.path()) {
