@@ -3,7 +3,7 @@
 # arguments (the tests add their peers: docker.io, skopeo, docker-registry, …). Idempotent.
 set -euo pipefail
 need=()
-for pkg in busybox-static libseccomp-dev pkg-config gcc procps iproute2 nftables "$@"; do
+for pkg in busybox-static libseccomp-dev pkg-config gcc procps iproute2 nftables iptables "$@"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

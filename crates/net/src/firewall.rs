@@ -16,6 +16,19 @@ pub enum Error {
     Spawn(std::io::Error),
     #[error("nft {what}: {stderr}")]
     Nft { what: String, stderr: String },
+    #[error("run {tool}: {err}")]
+    SpawnTool {
+        tool: &'static str,
+        err: std::io::Error,
+    },
+    #[error("{tool} {what}: {stderr}")]
+    Iptables {
+        tool: &'static str,
+        what: String,
+        stderr: String,
+    },
+    #[error("unknown firewall driver {0:?} in $TUG_FIREWALL: want nftables, iptables or none")]
+    UnknownDriver(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -51,16 +64,26 @@ pub trait Firewall: Send + Sync {
     fn remove_ports(&self, id: &str) -> Result<()>;
 }
 
-/// The driver for this host: nftables when the `nft` tool is there, else none.
-pub fn detect() -> Box<dyn Firewall> {
-    let has_nft = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
-        .iter()
-        .any(|p| std::path::Path::new(p).exists());
-    if has_nft {
-        Box::new(Nftables)
-    } else {
-        Box::new(NoFirewall)
-    }
+/// The driver for this host: `$TUG_FIREWALL` (nftables, iptables or none) when set, else
+/// nftables when the `nft` tool is there, else iptables when that is, else none.
+pub fn detect() -> Result<Box<dyn Firewall>> {
+    let has = |tool: &str| {
+        ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+            .iter()
+            .any(|d| std::path::Path::new(d).join(tool).exists())
+    };
+    let driver = match std::env::var("TUG_FIREWALL") {
+        Ok(v) if !v.is_empty() => v,
+        _ if has("nft") => "nftables".into(),
+        _ if has("iptables") => "iptables".into(),
+        _ => "none".into(),
+    };
+    Ok(match driver.as_str() {
+        "nftables" | "nft" => Box::new(Nftables),
+        "iptables" => Box::new(Iptables),
+        "none" => Box::new(NoFirewall),
+        other => return Err(Error::UnknownDriver(other.to_string())),
+    })
 }
 
 /// Rules nowhere: containers still reach each other on a bridge, but nothing is published
@@ -245,6 +268,233 @@ impl Firewall for Nftables {
     }
 }
 
+/// The iptables driver, for hosts without nftables: per network a chain in the nat table
+/// (`TUGN-<bridge>`, jumped to from POSTROUTING) and one in the filter table (`TUGF-<bridge>`,
+/// from FORWARD), for IPv6 networks the same with ip6tables; per container with published
+/// ports a nat chain (`TUGP-<id>`, from PREROUTING and OUTPUT). A chain's contents are
+/// replaced in one `iptables-restore --noflush`; teardown removes the jumps and the chains.
+pub struct Iptables;
+
+pub fn iptables_network_chains(
+    bridge: &str,
+) -> [(&'static str, String, &'static [&'static str]); 2] {
+    [
+        ("nat", format!("TUGN-{}", ident(bridge)), &["POSTROUTING"]),
+        ("filter", format!("TUGF-{}", ident(bridge)), &["FORWARD"]),
+    ]
+}
+
+pub fn iptables_ports_chain(id: &str) -> String {
+    format!("TUGP-{}", ident(id))
+}
+
+/// The iptables-restore input for a network, for one family (`ip`: iptables, `ip6`:
+/// ip6tables) and its subnet.
+pub fn render_iptables_network(n: &NetworkRules, family: &str, net: &str) -> String {
+    let br = &n.bridge;
+    let [(_, nat, _), (_, filter, _)] = iptables_network_chains(br);
+    let mut out = format!("*nat\n:{nat} - [0:0]\n");
+    if !n.internal {
+        out += &format!("-A {nat} -s {net} ! -o {br} -j MASQUERADE\n");
+    }
+    if family == "ip" {
+        out += &format!("-A {nat} -s 127.0.0.0/8 -o {br} -j MASQUERADE\n");
+    }
+    out += &format!("-A {nat} -s {net} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE\n");
+    out += &format!("COMMIT\n*filter\n:{filter} - [0:0]\n");
+    // Published ports are reachable from every network: such connections skip the drops
+    // (RETURN, not ACCEPT, so the host's own FORWARD rules still see them).
+    out += &format!("-A {filter} -m conntrack --ctstate DNAT -j RETURN\n");
+    if n.internal {
+        out += &format!("-A {filter} -i {br} ! -o {br} -j DROP\n");
+        out += &format!("-A {filter} -o {br} ! -i {br} -j DROP\n");
+    }
+    for o in &n.others {
+        out += &format!("-A {filter} -i {br} -o {o} -j DROP\n");
+    }
+    out + "COMMIT\n"
+}
+
+/// The iptables-restore input for one container's published ports.
+pub fn render_iptables_ports(p: &PortRules) -> String {
+    let chain = iptables_ports_chain(&p.id);
+    let mut out = format!("*nat\n:{chain} - [0:0]\n");
+    for port in &p.ports {
+        let dst = if port.host_ip.is_unspecified() {
+            "-m addrtype --dst-type LOCAL".to_string()
+        } else {
+            format!("-d {}/32", port.host_ip)
+        };
+        out += &format!(
+            "-A {chain} -p {proto} --dport {hp} {dst} -j DNAT --to-destination {ip}:{cp}\n",
+            proto = port.proto,
+            hp = port.host_port,
+            ip = p.container_ip,
+            cp = port.container_port
+        );
+    }
+    out + "COMMIT\n"
+}
+
+fn iptables_tool(family: &str) -> &'static str {
+    if family == "ip6" {
+        "ip6tables"
+    } else {
+        "iptables"
+    }
+}
+
+/// Run `tool args`; its stderr on failure.
+fn run_tool(
+    tool: &'static str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<std::result::Result<(), String>> {
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| Error::SpawnTool { tool, err })?;
+    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+        input
+            .write_all(text.as_bytes())
+            .map_err(|err| Error::SpawnTool { tool, err })?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|err| Error::SpawnTool { tool, err })?;
+    Ok(if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    })
+}
+
+impl Iptables {
+    /// Replace the chains `script` declares, then jump to `chain` from each of `parents`
+    /// (once).
+    fn apply(
+        &self,
+        family: &str,
+        script: &str,
+        jumps: &[(&str, &str, &[&str])],
+        what: &str,
+    ) -> Result<()> {
+        let restore = if family == "ip6" {
+            "ip6tables-restore"
+        } else {
+            "iptables-restore"
+        };
+        let fail = |tool: &'static str, stderr: String| Error::Iptables {
+            tool,
+            what: what.to_string(),
+            stderr,
+        };
+        run_tool(restore, &["-w", "--noflush"], Some(script))?.map_err(|e| fail(restore, e))?;
+        let tool = iptables_tool(family);
+        for (table, chain, parents) in jumps {
+            for parent in *parents {
+                let rule = ["-w", "-t", table, "-C", parent, "-j", chain];
+                if run_tool(tool, &rule, None)?.is_err() {
+                    let insert = ["-w", "-t", table, "-I", parent, "-j", chain];
+                    run_tool(tool, &insert, None)?.map_err(|e| fail(tool, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove the jumps to `chain` and the chain itself; a chain already gone is fine.
+    fn remove(&self, family: &str, table: &str, chain: &str, parents: &[&str]) -> Result<()> {
+        let tool = iptables_tool(family);
+        let exists = run_tool(tool, &["-w", "-t", table, "-S", chain], None)?.is_ok();
+        if !exists {
+            return Ok(());
+        }
+        for parent in parents {
+            // Every jump there, however many an earlier crash left.
+            for _ in 0..16 {
+                let del = ["-w", "-t", table, "-D", parent, "-j", chain];
+                if run_tool(tool, &del, None)?.is_err() {
+                    break;
+                }
+            }
+        }
+        for op in ["-F", "-X"] {
+            run_tool(tool, &["-w", "-t", table, op, chain], None)?.map_err(|stderr| {
+                Error::Iptables {
+                    tool,
+                    what: format!("remove chain {chain}"),
+                    stderr,
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn remove_network_family(&self, family: &str, bridge: &str) -> Result<()> {
+        for (table, chain, parents) in iptables_network_chains(bridge) {
+            self.remove(family, table, &chain, parents)?;
+        }
+        Ok(())
+    }
+}
+
+impl Firewall for Iptables {
+    fn name(&self) -> &'static str {
+        "iptables"
+    }
+    fn apply_network(&self, n: &NetworkRules) -> Result<()> {
+        let what = format!("rules of bridge {}", n.bridge);
+        let chains = iptables_network_chains(&n.bridge);
+        let jumps: Vec<(&str, &str, &[&str])> = chains
+            .iter()
+            .map(|(t, c, p)| (*t, c.as_str(), *p))
+            .collect();
+        let v4 = render_iptables_network(n, "ip", &n.subnet.to_string());
+        self.apply("ip", &v4, &jumps, &what)?;
+        match n.subnet6 {
+            Some(s6) => {
+                let v6 = render_iptables_network(n, "ip6", &s6.to_string());
+                self.apply("ip6", &v6, &jumps, &what)
+            }
+            None => self.remove_network_family("ip6", &n.bridge),
+        }
+    }
+    fn remove_network(&self, bridge: &str) -> Result<()> {
+        self.remove_network_family("ip", bridge)?;
+        // Hosts without IPv6 netfilter have nothing to remove there.
+        match self.remove_network_family("ip6", bridge) {
+            Err(Error::SpawnTool { .. }) => Ok(()),
+            r => r,
+        }
+    }
+    fn apply_ports(&self, p: &PortRules) -> Result<()> {
+        let chain = iptables_ports_chain(&p.id);
+        let parents: &[&str] = &["PREROUTING", "OUTPUT"];
+        self.apply(
+            "ip",
+            &render_iptables_ports(p),
+            &[("nat", &chain, parents)],
+            &format!("published ports of {}", p.id),
+        )
+    }
+    fn remove_ports(&self, id: &str) -> Result<()> {
+        self.remove(
+            "ip",
+            "nat",
+            &iptables_ports_chain(id),
+            &["PREROUTING", "OUTPUT"],
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +525,7 @@ mod tests {
         let internal = NetworkRules {
             internal: true,
             others: vec![],
-            ..n
+            ..n.clone()
         };
         check_golden("network-internal.nft", &render_network(&internal));
         let dual = NetworkRules {
@@ -283,6 +533,9 @@ mod tests {
             ..internal
         };
         check_golden("network-ipv6.nft", &render_network(&dual));
+        let ipt = render_iptables_network(&n, "ip", "10.77.0.0/24")
+            + &render_iptables_network(&dual, "ip6", "fd00:77::/64");
+        check_golden("network.iptables", &ipt);
     }
 
     #[test]
@@ -306,5 +559,6 @@ mod tests {
             ],
         };
         check_golden("ports.nft", &render_ports(&p));
+        check_golden("ports.iptables", &render_iptables_ports(&p));
     }
 }

@@ -1123,3 +1123,253 @@ fn ipv6_dual_stack_networks_addresses_routes_dns_and_cleanup() {
     assert!(!links().contains(&format!(" {br}:")), "bridge {br} left");
     drop(names);
 }
+
+/// `iptables -S` (or ip6tables) of one table.
+fn ipt_rules(tool: &str, table: &str) -> String {
+    let out = Command::new(tool)
+        .args(["-w", "-t", table, "-S"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Removes, even when a test fails, the iptables chains (and the jumps to them) whose names
+/// hold one of `keys` (bridge names, container short ids).
+struct IptablesGuard {
+    keys: Vec<String>,
+    /// The nftables tables that back iptables before the test ("table ip nat", …): those
+    /// the test made are removed again when empty.
+    tables_before: String,
+}
+
+const IPTABLES_TABLES: [&str; 4] = ["ip nat", "ip filter", "ip6 nat", "ip6 filter"];
+
+impl Drop for IptablesGuard {
+    fn drop(&mut self) {
+        for tool in ["iptables", "ip6tables"] {
+            for table in ["nat", "filter"] {
+                let rules = ipt_rules(tool, table);
+                let ours = |name: &str| {
+                    name.starts_with("TUG") && self.keys.iter().any(|k| name.contains(k.as_str()))
+                };
+                for l in rules.lines() {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    if f.len() == 4 && f[0] == "-A" && f[2] == "-j" && ours(f[3]) {
+                        let _ = Command::new(tool)
+                            .args(["-w", "-t", table, "-D", f[1], "-j", f[3]])
+                            .output();
+                    }
+                }
+                for l in rules.lines() {
+                    if let Some(chain) = l.strip_prefix("-N ").filter(|c| ours(c)) {
+                        for op in ["-F", "-X"] {
+                            let _ = Command::new(tool)
+                                .args(["-w", "-t", table, op, chain])
+                                .output();
+                        }
+                    }
+                }
+            }
+        }
+        for t in IPTABLES_TABLES {
+            if self.tables_before.contains(&format!("table {t}\n")) {
+                continue;
+            }
+            let (family, name) = t.split_once(' ').unwrap();
+            let tool = if family == "ip" {
+                "iptables"
+            } else {
+                "ip6tables"
+            };
+            let rules = ipt_rules(tool, name);
+            if rules
+                .lines()
+                .all(|l| l.starts_with("-P ") && l.ends_with(" ACCEPT"))
+            {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", family, name])
+                    .output();
+            }
+        }
+    }
+}
+
+#[test]
+fn iptables_driver_masquerade_isolation_internal_ports_hairpin_and_teardown() {
+    let mut names = Names::new(7);
+    let (sub_a, br_a) = names.net(7, 1);
+    let (sub_b, br_b) = names.net(7, 2);
+    let (sub_i, br_i) = names.net(7, 3);
+    let sub6 = names.net6(7, 1);
+    let mut guard = IptablesGuard {
+        keys: vec![names.tag.clone()],
+        tables_before: nft_tables(),
+    };
+    let d = Daemon::start_with_env(&[("TUG_FIREWALL", "iptables")]);
+    guard.keys.push(d.bridge.clone());
+    let img = image(&d);
+    let ident = |b: &str| b.replace('-', "_");
+
+    let opt = |br: &str| format!("com.docker.network.bridge.name={br}");
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &sub_a,
+        "-o",
+        &opt(&br_a),
+        "ipta",
+    ]);
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        &sub_b,
+        "--subnet",
+        &sub6,
+        "-o",
+        &opt(&br_b),
+        "iptb",
+    ]);
+    d.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        &sub_i,
+        "-o",
+        &opt(&br_i),
+        "ipti",
+    ]);
+    // The iptables chains, not nftables tables.
+    let nat = ipt_rules("iptables", "nat");
+    let filter = ipt_rules("iptables", "filter");
+    assert!(
+        nat.contains(&format!(
+            "-A TUGN-{a} -s {sub_a} ! -o {br_a} -j MASQUERADE",
+            a = ident(&br_a)
+        )),
+        "{nat}"
+    );
+    assert!(
+        nat.contains(&format!("-A POSTROUTING -j TUGN-{}", ident(&br_a))),
+        "{nat}"
+    );
+    assert!(
+        filter.contains(&format!(
+            "-A TUGF-{} -i {br_i} ! -o {br_i} -j DROP",
+            ident(&br_i)
+        )),
+        "{filter}"
+    );
+    assert!(
+        !nat.contains(&format!("-A TUGN-{} -s {sub_i} ! -o", ident(&br_i))),
+        "internal network masqueraded: {nat}"
+    );
+    let nat6 = ipt_rules("ip6tables", "nat");
+    assert!(
+        nat6.contains(&format!(
+            "-A TUGN-{b} -s {sub6} ! -o {br_b} -j MASQUERADE",
+            b = ident(&br_b)
+        )),
+        "{nat6}"
+    );
+    assert!(!nft_tables().contains(&format!("tug_{br_a}")));
+
+    let port = 30000 + (std::process::id() % 10000) as u16;
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "ipta",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "-p",
+        &format!("{}:80", port + 1),
+        img,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let short = d.ok(&["inspect", "-f", "{{.Id}}", "web"])[..12].to_string();
+    guard.keys.push(short.clone());
+    let web_ip = inspect(&d, "web", "{{.NetworkSettings.Networks.ipta.IPAddress}}");
+
+    // Published port from the host on 127.0.0.1.
+    assert!(wait_http(&format!("127.0.0.1:{port}")).contains("hello from tug"));
+    // Isolation: not from the other network by address; hairpin through the host address
+    // from both networks.
+    let gw_a = format!("{}1", &sub_a[..sub_a.len() - 4]);
+    let gw_b = format!("{}1", &sub_b[..sub_b.len() - 4]);
+    let other = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "iptb",
+        img,
+        "sh",
+        "-c",
+        &get_cmd(&web_ip, 80),
+    ]);
+    assert!(
+        !stdout(&other).contains("hello from tug"),
+        "reached across networks: {}",
+        stdout(&other)
+    );
+    for (net, gw) in [("iptb", &gw_b), ("ipta", &gw_a)] {
+        let hp = d.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            img,
+            "sh",
+            "-c",
+            &get_cmd(gw, port + 1),
+        ]);
+        assert!(hp.contains("hello from tug"), "hairpin from {net}: {hp}");
+    }
+    // --internal: nothing beyond its bridge, not even the other networks' containers.
+    let inner = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "ipti",
+        img,
+        "sh",
+        "-c",
+        &format!("ip route; {}", get_cmd(&web_ip, 80)),
+    ]);
+    assert!(!stdout(&inner).contains("default"), "{}", stdout(&inner));
+    assert!(
+        !stdout(&inner).contains("hello from tug"),
+        "{}",
+        stdout(&inner)
+    );
+
+    // Teardown: the container's chain goes at rm, the networks' chains at network rm.
+    assert!(ipt_rules("iptables", "nat").contains(&format!("-N TUGP-{short}")));
+    d.ok(&["rm", "-f", "web"]);
+    assert!(!ipt_rules("iptables", "nat").contains(&format!("TUGP-{short}")));
+    d.ok(&["network", "rm", "ipta", "iptb", "ipti"]);
+    for tool in ["iptables", "ip6tables"] {
+        for table in ["nat", "filter"] {
+            let rules = ipt_rules(tool, table);
+            for br in [&br_a, &br_b, &br_i] {
+                assert!(
+                    !rules.contains(&ident(br)) && !rules.contains(br.as_str()),
+                    "{tool} -t {table} keeps rules of {br}: {rules}"
+                );
+            }
+        }
+    }
+    drop(d);
+    drop(guard);
+    drop(names);
+}

@@ -276,7 +276,7 @@ impl Networks {
             containers,
             all: Arc::new(Mutex::new(all)),
             dns: Mutex::new(HashMap::new()),
-            fw: net::firewall::detect(),
+            fw: net::firewall::detect()?,
             ports: Mutex::new(ports),
             up: Mutex::new(Default::default()),
             save_lock: Mutex::new(()),
