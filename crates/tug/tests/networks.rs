@@ -959,7 +959,8 @@ fn ipv6_dual_stack_networks_addresses_routes_dns_and_cleanup() {
     let (sub, br) = names.net(6, 1);
     let sub6 = names.net6(6, 1);
     let prefix6 = sub6.trim_end_matches("::/64").to_string();
-    let d = Daemon::start();
+    let (_, br_auto) = names.net(6, 2);
+    let mut d = Daemon::start();
     let img = image(&d);
 
     // Bad input first: nothing is made.
@@ -1085,6 +1086,20 @@ fn ipv6_dual_stack_networks_addresses_routes_dns_and_cleanup() {
     // From the host over the bridge's IPv6 gateway address.
     assert!(wait_http(&format!("[{ip6}]:80")).contains("hello from tug"));
 
+    // A daemon crash keeps the address; the restarted daemon serves it again.
+    d.kill9();
+    d.spawn();
+    d.ok(&["start", "web6"]);
+    assert_eq!(
+        inspect(
+            &d,
+            "web6",
+            "{{.NetworkSettings.Networks.net6.GlobalIPv6Address}}"
+        ),
+        ip6
+    );
+    assert!(wait_http(&format!("[{ip6}]:80")).contains("hello from tug"));
+
     // A second container: its v6 default route, the first one by its v6 address at once (no
     // duplicate address detection wait), and its name's AAAA record from the embedded DNS.
     let t0 = std::time::Instant::now();
@@ -1106,6 +1121,31 @@ fn ipv6_dual_stack_networks_addresses_routes_dns_and_cleanup() {
     assert!(out.contains("hello from tug"), "{out}");
     assert!(out.contains(&ip6), "no AAAA for web6: {out}");
     assert!(took < Duration::from_millis(1500), "run took {took:?}");
+
+    // --ipv6 without a subnet: a unique local /64 of its own.
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "-o",
+        &format!("com.docker.network.bridge.name={br_auto}"),
+        "auto6",
+    ]);
+    let auto = d.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}};{{end}}",
+        "auto6",
+    ]);
+    let v6 = auto
+        .trim()
+        .split(';')
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(v6.starts_with("fd") && v6.ends_with("::/64"), "{auto}");
+    d.ok(&["network", "rm", "auto6"]);
 
     d.ok(&["rm", "-f", "web6"]);
     d.ok(&["network", "rm", "net6"]);
