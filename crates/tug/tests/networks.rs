@@ -1122,6 +1122,30 @@ fn ipv6_dual_stack_networks_addresses_routes_dns_and_cleanup() {
     assert!(out.contains(&ip6), "no AAAA for web6: {out}");
     assert!(took < Duration::from_millis(1500), "run took {took:?}");
 
+    // First on an IPv4-only network: its IPv4 route from there, its IPv6 one from net6.
+    let (sub4, br4) = names.net(6, 3);
+    let opt4 = format!("com.docker.network.bridge.name={br4}");
+    d.ok(&[
+        "network", "create", "--subnet", &sub4, "-o", &opt4, "v4only",
+    ]);
+    let two = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "v4only",
+        "--network",
+        "net6",
+        img,
+        "sh",
+        "-c",
+        "ip route show default; ip -6 route show default",
+    ]);
+    assert!(two.contains(&format!("default via {gw6}")), "{two}");
+    let gw4only = format!("default via {}1", &sub4[..sub4.len() - 4]);
+    assert!(two.contains(&gw4only), "{two}");
+    assert_eq!(two.matches("default via").count(), 2, "{two}");
+    d.ok(&["network", "rm", "v4only"]);
+
     // --ipv6 without a subnet: a unique local /64 of its own.
     d.ok(&[
         "network",

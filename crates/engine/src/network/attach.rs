@@ -254,11 +254,17 @@ impl Networks {
             net::netns::create(&ns)?;
         }
         extras.namespaces.network = Some(ns.clone());
-        let mut gateway_set = false;
+        let (mut gateway_set, mut gateway6_set) = (false, false);
         for n in &nets {
             let gw = (!n.internal && !gateway_set).then_some(n.gateway);
             gateway_set |= gw.is_some();
-            self.plug_one(c, n, &ns, gw, prepared.take().as_deref())?;
+            // The IPv6 default route from the first IPv6 network with a way out.
+            let gw6 = n
+                .v6()
+                .map(|(g, _)| g)
+                .filter(|_| !n.internal && !gateway6_set);
+            gateway6_set |= gw6.is_some();
+            self.plug_one(c, n, &ns, (gw, gw6), prepared.take().as_deref())?;
         }
         let own = nets.first().map(|n| (n.endpoints[&c.id].ip, n));
         if let Some((ip, _)) = own {
@@ -277,7 +283,7 @@ impl Networks {
         c: &Container,
         n: &Network,
         ns: &Path,
-        gateway: Option<Ipv4Addr>,
+        (gateway, gateway6): (Option<Ipv4Addr>, Option<std::net::Ipv6Addr>),
         prepared: Option<&str>,
     ) -> Result<()> {
         if !self.is_up(n) {
@@ -294,7 +300,7 @@ impl Networks {
             mac: net::ipam::mac_for(ep.ip),
             gateway,
             ip6: n.v6().and(ep.ip6).zip(n.subnet6.map(|s| s.prefix)),
-            gateway6: gateway.and(n.gateway6),
+            gateway6,
         };
         let ifname = match prepared {
             Some(veth) => net::bridge::attach_prepared(ns, veth, &a)?,

@@ -315,7 +315,17 @@ impl Networks {
                 o.id != n.id && !o.internal && o.endpoints.get(&c.id).is_some_and(|e| e.active)
             });
             let gw = (!n.internal && !has_route).then_some(n.gateway);
-            if let Err(e) = self.plug_one(c, &n, &ns, gw, None) {
+            let has_route6 = self.lock().values().any(|o| {
+                o.id != n.id
+                    && !o.internal
+                    && o.v6().is_some()
+                    && o.endpoints.get(&c.id).is_some_and(|e| e.active)
+            });
+            let gw6 = n
+                .v6()
+                .map(|(g, _)| g)
+                .filter(|_| !n.internal && !has_route6);
+            if let Err(e) = self.plug_one(c, &n, &ns, (gw, gw6), None) {
                 self.drop_endpoint(&n.id, &c.id);
                 return Err(e);
             }
