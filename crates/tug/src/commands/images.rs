@@ -2,6 +2,7 @@
 //! `image …`): docker's flags and output over the daemon's Engine API.
 
 use crate::client::{enc, fail, Client, Fail, Result};
+use crate::commands::{out, short_id};
 use crate::format::{self, Template};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -271,17 +272,6 @@ pub fn image(host: Option<&str>, a: ImageCli) -> i32 {
 fn isatty(fd: i32) -> bool {
     // SAFETY: isatty only inspects the descriptor.
     unsafe { libc::isatty(fd) == 1 }
-}
-
-fn out(s: &str) -> Result<()> {
-    let mut o = std::io::stdout().lock();
-    o.write_all(s.as_bytes())
-        .map_err(|e| Fail(format!("write: {e}")))
-}
-
-fn short_id(id: &str) -> String {
-    let s = id.strip_prefix("sha256:").unwrap_or(id);
-    s.chars().take(12).collect()
 }
 
 /// Split `name[:tag][@digest]` into (repository, tag-or-digest).
@@ -757,36 +747,7 @@ pub fn inspect(c: &Client, a: InspectArgs) -> Result<()> {
             Err(e) => errors.push(e.0),
         }
     }
-    match tmpl {
-        Some(t) => {
-            let mut s = String::new();
-            for raw in &raws {
-                let v: Value = serde_json::from_str(raw)
-                    .map_err(|e| Fail(format!("error decoding response: {e}")))?;
-                s.push_str(&t.render(&v).map_err(|e| Fail(format!("template: {e}")))?);
-                s.push('\n');
-            }
-            out(&s)?;
-        }
-        None => {
-            let items: Vec<String> = raws
-                .iter()
-                .map(|r| format!("    {}", format::indent_json(r.trim(), 1)))
-                .collect();
-            if items.is_empty() {
-                out("[]\n")?;
-            } else {
-                out(&format!("[\n{}\n]\n", items.join(",\n")))?;
-            }
-        }
-    }
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        return Err(Fail(String::new()));
-    }
-    Ok(())
+    crate::commands::print_inspected(&raws, tmpl.as_ref(), &errors)
 }
 
 pub fn history(c: &Client, a: HistoryArgs) -> Result<()> {

@@ -2,10 +2,11 @@
 //! and output over the daemon's Engine API.
 
 use crate::client::{enc, fail, Client, Fail, Result};
+use crate::commands::out;
 use crate::format::{self, Template};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::Read;
 
 #[derive(Args)]
 pub struct NetworkCli {
@@ -149,13 +150,6 @@ pub fn main(host: Option<&str>, a: NetworkCli) -> i32 {
     })
 }
 
-fn out(s: &str) -> Result<()> {
-    std::io::stdout()
-        .lock()
-        .write_all(s.as_bytes())
-        .map_err(|e| Fail(format!("write: {e}")))
-}
-
 fn key_values(list: &[String], what: &str) -> Result<serde_json::Map<String, Value>> {
     let mut m = serde_json::Map::new();
     for kv in list {
@@ -292,36 +286,7 @@ fn inspect(c: &Client, a: InspectArgs) -> Result<()> {
             Err(e) => errors.push(e.0),
         }
     }
-    match tmpl {
-        Some(t) => {
-            let mut s = String::new();
-            for raw in &raws {
-                let v: Value = serde_json::from_str(raw)
-                    .map_err(|e| Fail(format!("error decoding response: {e}")))?;
-                s += &t.render(&v).map_err(|e| Fail(format!("template: {e}")))?;
-                s.push('\n');
-            }
-            out(&s)?;
-        }
-        None => {
-            let items: Vec<String> = raws
-                .iter()
-                .map(|r| format!("    {}", format::indent_json(r.trim(), 1)))
-                .collect();
-            out(&if items.is_empty() {
-                "[]\n".to_string()
-            } else {
-                format!("[\n{}\n]\n", items.join(",\n"))
-            })?;
-        }
-    }
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        return Err(Fail(String::new()));
-    }
-    Ok(())
+    crate::commands::print_inspected(&raws, tmpl.as_ref(), &errors)
 }
 
 fn rm(c: &Client, a: RmArgs) -> Result<()> {

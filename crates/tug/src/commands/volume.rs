@@ -1,6 +1,7 @@
 //! `tug volume create|ls|inspect|rm|prune`: docker's flags and output over the Engine API.
 
 use crate::client::{enc, fail, Client, Fail, Result};
+use crate::commands::out;
 use crate::format::{self, Template};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -98,12 +99,6 @@ pub fn main(host: Option<&str>, a: VolumeCli) -> i32 {
         Verb::Rm(a) => rm(c, a),
         Verb::Prune(a) => prune(c, a),
     })
-}
-
-fn out(s: &str) -> Result<()> {
-    std::io::stdout()
-        .write_all(s.as_bytes())
-        .map_err(|e| Fail(format!("write output: {e}")))
 }
 
 fn key_values(list: &[String]) -> BTreeMap<String, String> {
@@ -222,30 +217,7 @@ fn inspect(c: &Client, a: InspectArgs) -> Result<()> {
             Err(e) => errors.push(e.0.replacen("Error response from daemon: ", "Error: ", 1)),
         }
     }
-    match tmpl {
-        Some(t) => {
-            let mut s = String::new();
-            for raw in &found {
-                let v: Value = serde_json::from_str(raw)
-                    .map_err(|e| Fail(format!("error decoding response: {e}")))?;
-                s.push_str(&t.render(&v).map_err(|e| Fail(format!("template: {e}")))?);
-                s.push('\n');
-            }
-            out(&s)?;
-        }
-        None => {
-            let items: Vec<String> = found
-                .iter()
-                .map(|r| format!("    {}", format::indent_json(r.trim(), 1)))
-                .collect();
-            out(&format!("[\n{}\n]\n", items.join(",\n")).replace("[\n\n]", "[]"))?;
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        fail(errors.join("\n"))
-    }
+    crate::commands::print_inspected(&found, tmpl.as_ref(), &errors)
 }
 
 fn rm(c: &Client, a: RmArgs) -> Result<()> {

@@ -7,6 +7,7 @@ mod run;
 mod show;
 
 use crate::client::{Client, Fail, Result};
+pub use crate::commands::{out, short_id};
 use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
@@ -115,19 +116,6 @@ pub fn go(host: Option<&str>, f: impl FnOnce(&Client) -> Result<i32>) -> i32 {
 /// The daemon could not be reached: such errors stop a multi-container verb at once.
 pub fn fatal(e: &Fail) -> bool {
     e.0.starts_with("Cannot connect") || e.0.starts_with("error during connect")
-}
-
-pub fn out(s: &str) -> Result<()> {
-    use std::io::Write;
-    let mut o = std::io::stdout().lock();
-    o.write_all(s.as_bytes())
-        .and_then(|_| o.flush())
-        .map_err(|e| Fail(format!("write: {e}")))
-}
-
-pub fn short_id(id: &str) -> String {
-    let s = id.strip_prefix("sha256:").unwrap_or(id);
-    s.chars().take(12).collect()
 }
 
 /// A path segment naming a container (percent-encoded).

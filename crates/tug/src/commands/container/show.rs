@@ -511,36 +511,7 @@ pub fn inspect(c: &Client, a: InspectArgs, grouped: bool) -> Result<()> {
             None => errors.push(last_err.map(|e| e.0).unwrap_or_default()),
         }
     }
-    match tmpl {
-        Some(t) => {
-            let mut s = String::new();
-            for raw in &raws {
-                let v: Value = serde_json::from_str(raw)
-                    .map_err(|e| Fail(format!("error decoding response: {e}")))?;
-                s.push_str(&t.render(&v).map_err(|e| Fail(format!("template: {e}")))?);
-                s.push('\n');
-            }
-            out(&s)?;
-        }
-        None => {
-            let items: Vec<String> = raws
-                .iter()
-                .map(|r| format!("    {}", format::indent_json(r.trim(), 1)))
-                .collect();
-            if items.is_empty() {
-                out("[]\n")?;
-            } else {
-                out(&format!("[\n{}\n]\n", items.join(",\n")))?;
-            }
-        }
-    }
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        return Err(Fail(String::new()));
-    }
-    Ok(())
+    crate::commands::print_inspected(&raws, tmpl.as_ref(), &errors)
 }
 
 pub fn top(c: &Client, a: TopArgs) -> Result<()> {
