@@ -402,9 +402,8 @@ impl Engine {
             .runtimes
             .resolve(c.host_config["Runtime"].as_str().unwrap_or_default())
             .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
-        let mut spec =
-            crate::prepare::oci_for(&c, &rootfs, &self.runtime_cgroup_parent(), &extras)
-                .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
+        let mut spec = crate::prepare::oci_for(&c, &rootfs, &self.runtime_cgroup_parent(), &extras)
+            .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
         if external.is_some() {
             // Other runtimes may predate spec 1.2 (crun 1.8 refuses it); nothing tug writes
             // needs more than 1.0.2, the version Docker writes.
