@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
 scripts/deps.sh busybox-static hyperfine nftables python3
-tug=${TUG:-$PWD/target/release/tug}
+tug=${TUG:-$PWD/target/x86_64-unknown-linux-gnu/release/tug}
 if [ ! -x "$tug" ]; then
   cargo build --release -p tug -q
 fi
