@@ -144,15 +144,18 @@ shims() { # CLI → one RSS (KB) per running container's monitor
     rss_of "$ppid"
   done
 }
+shim_docker0=$(shims "$D" | tr '\n' ' ') shim_tug0=$(shims "$DT" | tr '\n' ' ')
+# Steady state: tug's shim gives back its clean code pages after 5 s without activity.
+sleep 7
 shim_docker=$(shims "$D" | tr '\n' ' ') shim_tug=$(shims "$DT" | tr '\n' ' ')
 shim_docker_name=$(cat /proc/"$(awk '{print $4}' /proc/"$($D inspect -f '{{.State.Pid}}' "$($D ps -q | head -1)")"/stat)"/comm)
 shim_tug_cmd=$(tr '\0' ' ' </proc/"$(awk '{print $4}' /proc/"$($DT inspect -f '{{.State.Pid}}' "$($DT ps -q | head -1)")"/stat)"/cmdline | cut -c1-60)
 busy_docker=$(tree_rss "$dockerd") busy_tug=$(tree_rss "$tugd")
 
 python3 - "$work" "$idle_docker" "$idle_dockerd" "$idle_tug" "$shim_docker" "$shim_tug" \
-  "$busy_docker" "$busy_tug" "$shim_docker_name" "$shim_tug_cmd" <<'PY'
+  "$busy_docker" "$busy_tug" "$shim_docker_name" "$shim_tug_cmd" "$shim_docker0" "$shim_tug0" <<'PY'
 import json, statistics, sys
-w, idle_d, idle_dd, idle_t, shim_d, shim_t, busy_d, busy_t, dname, tcmd = sys.argv[1:]
+w, idle_d, idle_dd, idle_t, shim_d, shim_t, busy_d, busy_t, dname, tcmd, shim_d0, shim_t0 = sys.argv[1:]
 print("median times (ms); tug = tug CLI, tug-via-docker-cli = docker CLI against tug's daemon")
 meds = {}
 for name, label in [("run", "run --rm true"), ("create", "create"), ("start", "start"),
@@ -169,8 +172,10 @@ print("RSS (MB)")
 print(f"  idle daemon    docker {mb(idle_d):6.1f} (dockerd {mb(idle_dd):.1f} + containerd)  tug {mb(idle_t):6.1f}"
       f"   tug/docker {int(idle_t) / int(idle_d):.2f}")
 print(f"  with 20 running docker {mb(busy_d):6.1f}  tug {mb(busy_t):6.1f} (daemon trees, shims not included)")
+med0 = lambda v: mb(statistics.median([int(x) for x in v.split()]))
 print(f"  per container  docker {mb(statistics.median(sd)):6.2f} ({dname}, n={len(sd)})"
-      f"  tug {mb(statistics.median(st)):6.2f} ({tcmd.strip()}…, n={len(st)})")
+      f"  tug {mb(statistics.median(st)):6.2f} ({tcmd.strip()}…, n={len(st)}), idle 9 s")
+print(f"                 docker {med0(shim_d0):6.2f}  tug {med0(shim_t0):6.2f}  2 s after the start")
 run = meds["run"]["tug"]
 print("goals")
 print(f"  tug run --rm <= 1/5 of docker's: {run:.1f} vs {meds['run']['docker']:.1f} ms  ->"
