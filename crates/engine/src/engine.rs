@@ -163,6 +163,9 @@ impl Engine {
                     .map_or_else(runtime::util::rfc3339_now, |e| e.finished_at.clone());
                 c.state.oom_killed = exit.as_ref().is_some_and(|e| e.oom_killed);
             });
+            // What its run held goes, as when the exit is seen live.
+            self.release_rootfs(&c.id);
+            self.networks.release(&c.id);
         }
         // Restart policies apply when the daemon starts, as Docker's do.
         for c in self.store.list() {
