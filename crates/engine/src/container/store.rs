@@ -28,6 +28,8 @@ pub enum StoreError {
 }
 
 const RECORD: &str = "config.v2.json";
+/// Directories of removed containers on their way out.
+const TRASH: &str = ".trash";
 
 /// All containers, in memory and on disk.
 #[derive(Clone)]
@@ -121,9 +123,26 @@ impl Store {
         Ok(())
     }
 
+    /// Forget a container: its directory is renamed into `.trash` at once (so the record is
+    /// gone atomically) and deleted in the background; what a crash leaves in `.trash` goes
+    /// at the next start (a directory without a record).
     pub fn remove(&self, id: &str) -> Result<(), StoreError> {
         self.lock().remove(id);
         let dir = self.container_dir(id);
+        let trash = self.dir.join(TRASH);
+        let _ = std::fs::create_dir(&trash);
+        let doomed = trash.join(format!(
+            "{id}-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        if std::fs::rename(&dir, &doomed).is_ok() {
+            std::thread::spawn(move || {
+                let _ = std::fs::remove_dir_all(&doomed);
+            });
+            return Ok(());
+        }
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
