@@ -518,6 +518,12 @@ pub async fn pull(
         match e.images.pull(&reference, &opts, progress.clone()).await {
             Ok(rec) => {
                 progress.first(Ok(()));
+                e.events.publish(
+                    engine::events::Event::new("image", "pull", shown.clone()).attr(
+                        "name",
+                        shown.rsplit_once(':').map_or(shown.as_str(), |(n, _)| n),
+                    ),
+                );
                 progress.send(serde_json::json!({"status": format!("Digest: {}", rec.target)}));
                 progress.send(serde_json::json!({"status": format!("Status: Downloaded newer image for {shown}")}));
             }
@@ -547,13 +553,22 @@ pub async fn tag(e: Arc<Engine>, name: String, q: Query) -> Result<Response<Body
         Some(t) => format!("{repo}:{t}"),
         None => repo,
     };
-    let n = name.clone();
-    blocking(move || e.images.tag(&n, &target).map_err(image_err))
-        .await
-        .map_err(|err| match err.kind() {
-            Kind::NotFound => ApiError::not_found(format!("No such image: {name}")),
-            _ => err,
-        })?;
+    let (n, e2, t) = (name.clone(), e.clone(), target.clone());
+    let id = blocking(move || {
+        e2.images.tag(&n, &t).map_err(image_err)?;
+        Ok(e2
+            .images
+            .inspect(&t)
+            .map(|i| i.record.config.to_string())
+            .unwrap_or_default())
+    })
+    .await
+    .map_err(|err| match err.kind() {
+        Kind::NotFound => ApiError::not_found(format!("No such image: {name}")),
+        _ => err,
+    })?;
+    e.events
+        .publish(engine::events::Event::new("image", "tag", id).attr("name", familiar(&target)));
     Ok(crate::server::full(201, "text/plain", Bytes::new()))
 }
 
@@ -582,7 +597,14 @@ pub async fn remove(e: Arc<Engine>, name: String, q: Query) -> Result<Response<B
         )));
     }
     let e2 = e.clone();
+    let e3 = e.clone();
     let removed = blocking(move || e.images.remove(&name, force).map_err(image_err)).await?;
+    for r in removed.iter().filter(|r| !r.is_untagged()) {
+        e3.events.publish(
+            engine::events::Event::new("image", "untag", id.clone())
+                .attr("name", familiar(&r.name)),
+        );
+    }
     let mut out: Vec<serde_json::Value> = removed
         .iter()
         .filter(|r| !r.is_untagged())
@@ -591,6 +613,9 @@ pub async fn remove(e: Arc<Engine>, name: String, q: Query) -> Result<Response<B
     // Deleted only once no name is left for the image (as Docker reports it).
     let left = blocking(move || e2.images.list().map_err(image_err)).await?;
     if !left.iter().any(|i| i.record.config.to_string() == id) {
+        e3.events.publish(
+            engine::events::Event::new("image", "delete", id.clone()).attr("name", id.clone()),
+        );
         out.push(serde_json::json!({"Deleted": id}));
     }
     Ok(json(200, &out))

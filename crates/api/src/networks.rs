@@ -95,12 +95,29 @@ pub async fn create(e: Arc<Engine>, req: Request<Incoming>) -> Result<Response<B
     let body = read_json(req).await?;
     let r: CreateRequest = serde_json::from_value(body)
         .map_err(|err| ApiError::invalid(format!("invalid network create request: {err}")))?;
-    let n = net_blocking(move || e.networks.create(&r)).await?;
+    let e2 = e.clone();
+    let n = net_blocking(move || e2.networks.create(&r)).await?;
+    e.events.publish(net_event("create", &n.id, &n.name));
     Ok(json(201, &json!({"Id": n.id, "Warning": ""})))
 }
 
+/// A network event as Docker's: the network's id, its name and type as attributes.
+fn net_event(action: &str, id: &str, name: &str) -> engine::events::Event {
+    engine::events::Event::new("network", action, id)
+        .attr("name", name)
+        .attr("type", "bridge")
+}
+
 pub async fn remove(e: Arc<Engine>, id: String) -> Result<Response<Body>, ApiError> {
-    net_blocking(move || e.networks.remove(&id)).await?;
+    let e2 = e.clone();
+    let known = {
+        let (e, id) = (e.clone(), id.clone());
+        blocking(move || Ok(e.networks.get(&id).map(|n| (n.id, n.name)).ok())).await?
+    };
+    net_blocking(move || e2.networks.remove(&id)).await?;
+    if let Some((id, name)) = known {
+        e.events.publish(net_event("destroy", &id, &name));
+    }
     Ok(crate::server::full(204, "text/plain", bytes::Bytes::new()))
 }
 
@@ -116,7 +133,14 @@ pub async fn connect(
         blocking(move || Ok(e.store.get(&key)?)).await?
     };
     let ep = body["EndpointConfig"].clone();
-    net_blocking(move || e.networks.connect(&id, &c, &ep)).await?;
+    let (e2, cid) = (e.clone(), c.id.clone());
+    let n = net_blocking(move || {
+        e2.networks.connect(&id, &c, &ep)?;
+        e2.networks.get(&id)
+    })
+    .await?;
+    e.events
+        .publish(net_event("connect", &n.id, &n.name).attr("container", cid));
     Ok(json(200, &Value::Null))
 }
 
@@ -131,7 +155,15 @@ pub async fn disconnect(
         let e = e.clone();
         blocking(move || Ok(e.store.get(&key)?)).await?
     };
-    net_blocking(move || e.networks.disconnect(&id, &c)).await?;
+    let (e2, cid) = (e.clone(), c.id.clone());
+    let n = net_blocking(move || {
+        let n = e2.networks.get(&id)?;
+        e2.networks.disconnect(&id, &c)?;
+        Ok(n)
+    })
+    .await?;
+    e.events
+        .publish(net_event("disconnect", &n.id, &n.name).attr("container", cid));
     Ok(json(200, &Value::Null))
 }
 

@@ -55,7 +55,14 @@ pub async fn create(e: Arc<Engine>, req: Request<Incoming>) -> Result<Response<B
         driver_opts: string_map(&body["DriverOpts"]),
         labels: string_map(&body["Labels"]),
     };
-    let v = blocking(move || Ok(e.volumes().create(&opts)?)).await?;
+    let e2 = e.clone();
+    let v = blocking(move || Ok(e2.volumes().create(&opts)?)).await?;
+    let name = serde_json::to_value(&v).unwrap_or_default()["Name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    e.events
+        .publish(engine::events::Event::new("volume", "create", name).attr("driver", "local"));
     Ok(json(201, &v))
 }
 
@@ -100,7 +107,10 @@ pub async fn inspect(e: Arc<Engine>, name: String) -> Result<Response<Body>, Api
 
 pub async fn remove(e: Arc<Engine>, name: String, q: Query) -> Result<Response<Body>, ApiError> {
     let force = q.flag("force");
-    blocking(move || Ok(e.volume_remove(&name, force)?)).await?;
+    let (e2, n) = (e.clone(), name.clone());
+    blocking(move || Ok(e2.volume_remove(&n, force)?)).await?;
+    e.events
+        .publish(engine::events::Event::new("volume", "destroy", name).attr("driver", "local"));
     Ok(full(204, "text/plain", bytes::Bytes::new()))
 }
 

@@ -576,3 +576,60 @@ fn an_image_healthcheck_applies_to_its_containers() {
     ]);
     assert_eq!(inspect(&d, "nohc", "{{.State.Health}}"), "<nil>");
 }
+
+#[test]
+fn image_volume_and_network_events() {
+    let (_reg, _t, image, d) = setup();
+    let t0 = unix_now();
+    d.ok(&["tag", &image, "evtag:1"]);
+    d.ok(&["rmi", "evtag:1"]);
+    d.ok(&["volume", "create", "evvol"]);
+    d.ok(&["volume", "rm", "evvol"]);
+    d.ok(&["network", "create", "evnet"]);
+    d.ok(&["create", "--name", "evc", &image, "sh"]);
+    d.ok(&["network", "connect", "evnet", "evc"]);
+    d.ok(&["network", "disconnect", "evnet", "evc"]);
+    d.ok(&["network", "rm", "evnet"]);
+    let until = format!("{:.3}", unix_now());
+    let since = format!("{t0:.3}");
+    let got = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--filter",
+        "type=volume",
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(
+        got.lines().collect::<Vec<_>>(),
+        [
+            "image tag evtag:1",
+            "image untag evtag:1",
+            "volume create <no value>",
+            "volume destroy <no value>",
+            "network create evnet",
+            "network connect evnet",
+            "network disconnect evnet",
+            "network destroy evnet",
+        ]
+    );
+    let vols = d.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "volume=evvol",
+        "--format",
+        "{{.Actor.ID}} {{.Action}}",
+    ]);
+    assert_eq!(vols, "evvol create\nevvol destroy\n");
+}
