@@ -18,6 +18,7 @@ cleanup() {
   buildah --root "$work/buildah" --runroot "$work/buildah-run" rm --all >/dev/null 2>&1 || true
   grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"
+  find /sys/fs/cgroup -depth -type d -path "*/tug-bench*" -exec rmdir {} \; 2>/dev/null || true
 }
 trap cleanup EXIT
 

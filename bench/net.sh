@@ -33,6 +33,7 @@ cleanup() {
   nft delete table ip "tug_$br" 2>/dev/null || true
   grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"
+  find /sys/fs/cgroup -depth -type d -path "*/tug-bench-net-$$*" -exec rmdir {} \; 2>/dev/null || true
 }
 trap cleanup EXIT
 TUG_BRIDGE=$br TUG_BIP=10.251.$octet.1/24 "$tug" daemon --data-root "$work/data" \

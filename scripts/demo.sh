@@ -23,6 +23,7 @@ cleanup() {
   "$tug" runtime --root "$work/runtime" delete --force tug-demo >/dev/null 2>&1 || true
   grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"
+  find /sys/fs/cgroup -depth -type d -path "*/tug-demo-$$*" -exec rmdir {} \; 2>/dev/null || true
 }
 trap cleanup EXIT
 

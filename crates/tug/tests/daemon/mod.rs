@@ -152,6 +152,11 @@ impl Drop for Daemon {
             for id in stdout(&ids).split_whitespace() {
                 let _ = self.docker(&["rm", "-f", id]);
             }
+            // User-defined networks: their bridges and firewall tables go with them.
+            let nets = self.docker(&["network", "ls", "-q", "--filter", "type=custom"]);
+            for id in stdout(&nets).split_whitespace() {
+                let _ = self.docker(&["network", "rm", id]);
+            }
         }
         self.kill9();
         // Anything still mounted under our directory (a failed test) goes too.
