@@ -946,6 +946,10 @@ fn container_network_mode_and_connect_with_an_address() {
         "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
     );
     assert_eq!(nets, "bridge", "a refused connect leaves nothing");
+    // Started on the default bridge (no name server), then connected: names resolve now.
+    d.ok(&["network", "connect", "fixed", "other"]);
+    let found = d.ok(&["exec", "other", "nslookup", "host1"]);
+    assert!(found.contains(&want), "{found}");
 
     d.ok(&["rm", "-f", "side", "other", "host1"]);
     d.ok(&["network", "rm", "fixed"]);

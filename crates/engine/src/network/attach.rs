@@ -507,7 +507,7 @@ fn hostname(c: &Container) -> String {
 
 /// resolv.conf: `--dns`, `--dns-search`, `--dns-option` over the host's; on a user-defined
 /// network the embedded server at the gateway answers (it forwards the rest).
-fn resolv_for(c: &Container, embedded: Option<Ipv4Addr>) -> Resolv {
+pub(super) fn resolv_for(c: &Container, embedded: Option<Ipv4Addr>) -> Resolv {
     let mut r = Resolv::host_for_container(&host_resolv());
     let dns = strings(&c.host_config["Dns"]);
     if let Some(gw) = embedded {

@@ -1,7 +1,7 @@
 //! The network verbs: create, remove, prune, connect and disconnect.
 
 use super::attach::{mode, new_endpoint, EndpointRequest, Mode};
-use super::{find, taken, Network, NetworkError, Networks, Result, PREDEFINED};
+use super::{find, io, taken, Network, NetworkError, Networks, Result, PREDEFINED};
 use net::ipam::{Subnet, Subnet6};
 use std::collections::BTreeMap;
 
@@ -325,9 +325,22 @@ impl Networks {
                 .v6()
                 .map(|(g, _)| g)
                 .filter(|_| !n.internal && !has_route6);
+            let had_dns = self.lock().values().any(|o| {
+                o.id != n.id && !o.is_default() && o.endpoints.get(&c.id).is_some_and(|e| e.active)
+            });
             if let Err(e) = self.plug_one(c, &n, &ns, (gw, gw6), None) {
                 self.drop_endpoint(&n.id, &c.id);
                 return Err(e);
+            }
+            // A container with no embedded name server yet (it started on the default bridge)
+            // gets this network's, as Docker's do: its resolv.conf is rewritten in place (the
+            // file is bind-mounted, so the same inode).
+            if !n.is_default() && !had_dns {
+                let p = self.containers.container_dir(&c.id).join("resolv.conf");
+                if p.exists() {
+                    let text = super::attach::resolv_for(c, Some(n.gateway)).render();
+                    std::fs::write(&p, text).map_err(io("write", &p))?;
+                }
             }
         }
         Ok(())
