@@ -318,36 +318,7 @@ struct Run<'a> {
 
 /// Parse the number of a `--interval`-style duration (`30s`, `1m30s`, `500ms`) in ns.
 pub fn parse_duration(s: &str) -> Option<i64> {
-    let mut total: f64 = 0.0;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    if rest == "0" {
-        return Some(0);
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += num * mult;
-        rest = &rest[u..];
-    }
-    Some(total as i64)
+    image::archive::rootfs::duration_ns(s)
 }
 
 fn now_secs() -> i64 {

@@ -499,7 +499,7 @@ fn healthcheck(rest: &str) -> Res<Value> {
         };
         let v = if key == "Retries" {
             val.parse::<u64>()
-                .map_err(|_| format!("invalid retries: {val}"))?
+                .map_err(|_| format!("invalid retries: {val}"))? as i64
         } else {
             duration_ns(val).ok_or_else(|| format!("invalid duration for --{name}: {val}"))?
         };
@@ -522,12 +522,16 @@ fn healthcheck(rest: &str) -> Res<Value> {
     Ok(Value::Object(hc))
 }
 
-/// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds.
-fn duration_ns(s: &str) -> Option<u64> {
+/// A Go duration (`30s`, `1m30s`, `500ms`, `0`) in nanoseconds, as Docker's flags and
+/// Dockerfile options take them; None for anything else (a number needs its unit).
+pub fn duration_ns(s: &str) -> Option<i64> {
     let mut total: f64 = 0.0;
-    let mut rest = s;
+    let mut rest = s.trim();
     if rest.is_empty() {
         return None;
+    }
+    if rest == "0" {
+        return Some(0);
     }
     while !rest.is_empty() {
         let n = rest
@@ -550,7 +554,7 @@ fn duration_ns(s: &str) -> Option<u64> {
         total += num * mult;
         rest = &rest[u..];
     }
-    Some(total as u64)
+    Some(total as i64)
 }
 
 #[cfg(test)]

@@ -201,11 +201,7 @@ pub fn prune(c: &Client, a: PruneArgs) -> Result<()> {
         } else {
             "WARNING! This will remove all dangling images."
         };
-        eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+        if !crate::commands::confirm(warning) {
             return Ok(());
         }
     }

@@ -65,3 +65,13 @@ pub fn print_inspected(raws: &[String], tmpl: Option<&Template>, errors: &[Strin
     }
     Err(Fail(String::new()))
 }
+
+/// Docker's prompt before a prune: the warning, then true only for a yes on stdin.
+pub fn confirm(warning: &str) -> bool {
+    use std::io::Write;
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
+}

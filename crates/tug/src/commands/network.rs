@@ -313,10 +313,9 @@ fn rm(c: &Client, a: RmArgs) -> Result<()> {
 
 fn prune(c: &Client, a: PruneArgs) -> Result<()> {
     if !a.force {
-        eprint!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
+        if !crate::commands::confirm(
+            "WARNING! This will remove all custom networks not used by at least one container.",
+        ) {
             return Ok(());
         }
     }

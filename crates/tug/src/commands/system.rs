@@ -7,7 +7,6 @@ use crate::format::{human_size, human_size4, since, tabwrite};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Write;
 
 #[derive(Args)]
 pub struct SystemCli {
@@ -83,14 +82,6 @@ fn filters_json(flags: &[String]) -> Result<String> {
     Ok(serde_json::to_string(&f).unwrap_or_default())
 }
 
-fn confirm(warning: &str) -> bool {
-    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().read_line(&mut answer);
-    matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
-}
-
 fn prune_call(c: &Client, what: &str, filters: &str) -> Result<Value> {
     c.request(
         "POST",
@@ -120,7 +111,7 @@ fn list(v: &Value, key: &str) -> Vec<Value> {
 
 pub fn container_prune(c: &Client, a: ContainerPruneArgs) -> Result<()> {
     let f = filters_json(&a.filter)?;
-    if !a.force && !confirm("WARNING! This will remove all stopped containers.") {
+    if !a.force && !crate::commands::confirm("WARNING! This will remove all stopped containers.") {
         return Ok(());
     }
     let v = prune_call(c, "containers", &f)?;
@@ -147,7 +138,7 @@ pub fn system_prune(c: &Client, a: SystemPruneArgs) -> Result<()> {
             "  - all dangling images\n"
         });
         w.push_str("  - unused build cache\n");
-        if !confirm(&w) {
+        if !crate::commands::confirm(&w) {
             return Ok(());
         }
     }

@@ -6,7 +6,7 @@ use crate::format::{self, Template};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 
 #[derive(Args)]
 pub struct VolumeCli {
@@ -247,11 +247,7 @@ fn prune(c: &Client, a: PruneArgs) -> Result<()> {
         } else {
             "WARNING! This will remove anonymous local volumes not used by at least one container."
         };
-        eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+        if !crate::commands::confirm(warning) {
             return Ok(());
         }
     }

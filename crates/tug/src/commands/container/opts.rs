@@ -289,36 +289,7 @@ pub fn swap_bytes(s: &str) -> std::result::Result<i64, String> {
 /// Go's `time.ParseDuration` → nanoseconds (`1m30s`, `500ms`, `2h`, `1.5s`).
 pub fn duration_ns(s: &str) -> std::result::Result<i64, String> {
     let bad = || format!("time: invalid duration \"{s}\"");
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let v: f64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mul = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += v * mul;
-        rest = &rest[u..];
-    }
-    Ok(total as i64)
+    image::archive::rootfs::duration_ns(s).ok_or_else(bad)
 }
 
 /// `KEY=VALUE`, or `KEY` taken from our environment (sent bare when unset), as docker does.
