@@ -328,14 +328,19 @@ mod tests {
     }
 
     fn free_addr() -> SocketAddrV4 {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let a = match sock.local_addr().unwrap() {
-            SocketAddr::V4(a) => a,
-            _ => unreachable!(),
-        };
-        // The TCP side must be free too.
-        drop(TcpListener::bind(a).unwrap());
-        a
+        // A port free for both UDP and TCP (other tests run at once: try again when the TCP
+        // side of a free UDP port is taken).
+        for _ in 0..100 {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let a = match sock.local_addr().unwrap() {
+                SocketAddr::V4(a) => a,
+                _ => unreachable!(),
+            };
+            if TcpListener::bind(a).is_ok() {
+                return a;
+            }
+        }
+        panic!("no port free for both UDP and TCP on 127.0.0.1")
     }
 
     fn tcp_ask(addr: SocketAddrV4, q: &[u8]) -> Vec<u8> {
