@@ -141,9 +141,9 @@ fn fast_path(args: &[String]) -> Option<i32> {
     let i = command_word(args)?;
     let rest = || std::iter::once(format!("tug {}", args[i])).chain(args[i + 1..].iter().cloned());
     match args[i].as_str() {
-        "runtime" => Some(commands::runtime::main(
-            commands::runtime::RuntimeCli::parse_from(rest()),
-        )),
+        "runtime" => Some(commands::runtime::main(commands::runtime::parse(
+            rest().collect(),
+        ))),
         "shim" => Some(commands::shim::main(ShimOnly::parse_from(rest()).shim)),
         "init" => Some(commands::init::main(InitOnly::parse_from(rest()).init)),
         _ => None,
@@ -168,7 +168,7 @@ fn main() {
         .map(|a| a.rsplit('/').next().unwrap_or(a))
         .unwrap_or("tug");
     let code = if argv0 == "tug-runc" {
-        commands::runtime::main(commands::runtime::RuntimeCli::parse())
+        commands::runtime::main(commands::runtime::parse(args.clone()))
     } else if let Some(code) = fast_path(&args) {
         code
     } else {

@@ -162,12 +162,12 @@ pub fn create(opts: CreateOpts) -> Result<Record> {
         id: opts.id.clone(),
         pid,
         pid_start,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
+        bundle: bundle.dir,
+        rootfs: bundle.rootfs,
         created: util::rfc3339_now(),
         owner: String::new(),
         cgroup: cg.clone(),
-        spec: bundle.spec.clone(),
+        spec: bundle.spec,
         use_systemd_cgroup: opts.systemd_cgroup,
     };
     run_create_hooks(&record)?;

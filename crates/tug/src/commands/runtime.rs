@@ -7,7 +7,7 @@ use runtime::container::{self, CreateOpts, ExecOpts};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-#[derive(Parser)]
+#[derive(Parser, Debug)]
 #[command(
     name = "tug-runc",
     version,
@@ -36,7 +36,7 @@ pub struct RuntimeCli {
     verb: Verb,
 }
 
-#[derive(Args)]
+#[derive(Args, Debug)]
 struct CreateArgs {
     /// Path to the bundle directory
     #[arg(short, long, default_value = ".")]
@@ -59,7 +59,7 @@ struct CreateArgs {
     id: String,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 enum Verb {
     /// Create a container from a bundle; it waits for `start`
     Create(CreateArgs),
@@ -145,7 +145,7 @@ enum Verb {
     Features,
 }
 
-#[derive(Args)]
+#[derive(Args, Debug)]
 struct ExecArgs {
     /// A process.json describing the process (instead of the command line)
     #[arg(short, long)]
@@ -194,7 +194,7 @@ struct ExecArgs {
     command: Vec<String>,
 }
 
-#[derive(Args)]
+#[derive(Args, Debug)]
 struct UpdateArgs {
     /// A LinuxResources JSON file, or - for stdin
     #[arg(short, long)]
@@ -220,6 +220,246 @@ struct UpdateArgs {
     #[arg(long)]
     blkio_weight: Option<u16>,
     id: String,
+}
+
+/// Parse a runtime command line (the program name first). The verbs that container managers
+/// call on every container are read by hand, so each of those short-lived processes skips
+/// building clap's command tree; help, `--version`, the other verbs and anything malformed
+/// go to clap, which prints what it prints.
+pub fn parse(args: Vec<String>) -> RuntimeCli {
+    fast::parse(&args).unwrap_or_else(|| RuntimeCli::parse_from(args))
+}
+
+/// The hand-written half of `parse`: runc's grammar for the hot verbs, as clap reads it
+/// (`--flag value` and `--flag=value`, short flags alone, global flags before or after the
+/// verb). None whenever clap would answer differently.
+mod fast {
+    use super::{CreateArgs, ExecArgs, RuntimeCli, Verb};
+    use std::path::PathBuf;
+
+    struct Tokens<'a> {
+        args: &'a [String],
+        next: usize,
+    }
+
+    impl<'a> Tokens<'a> {
+        fn peek(&self) -> Option<&'a str> {
+            self.args.get(self.next).map(String::as_str)
+        }
+        fn take(&mut self) -> Option<&'a str> {
+            let t = self.peek()?;
+            self.next += 1;
+            Some(t)
+        }
+        /// The value of a flag given as `--name value` or `--name=value`.
+        fn value(&mut self, inline: Option<&'a str>) -> Option<&'a str> {
+            match inline {
+                Some(v) => Some(v),
+                None => self.take().filter(|v| !v.starts_with('-') || *v == "-"),
+            }
+        }
+    }
+
+    /// `--name=value` → ("--name", Some("value")).
+    fn split(tok: &str) -> (&str, Option<&str>) {
+        match tok.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+            _ => (tok, None),
+        }
+    }
+
+    /// A global flag (also accepted after the verb); false if `name` is not one.
+    fn global<'a>(
+        cli: &mut RuntimeCli,
+        t: &mut Tokens<'a>,
+        name: &str,
+        inline: Option<&'a str>,
+    ) -> Option<bool> {
+        match name {
+            "--root" => cli.root = PathBuf::from(t.value(inline)?),
+            "--log" => cli.log = Some(PathBuf::from(t.value(inline)?)),
+            "--log-format" => cli.log_format = t.value(inline)?.to_string(),
+            "--systemd-cgroup" if inline.is_none() => cli.systemd_cgroup = true,
+            "--debug" if inline.is_none() => cli.debug = true,
+            _ => return Some(false),
+        }
+        Some(true)
+    }
+
+    fn bool_flag(inline: Option<&str>) -> Option<bool> {
+        inline.is_none().then_some(true)
+    }
+
+    pub(super) fn parse(args: &[String]) -> Option<RuntimeCli> {
+        let mut t = Tokens { args, next: 1 };
+        let mut cli = RuntimeCli {
+            root: PathBuf::from("/run/tug/runtime"),
+            log: None,
+            log_format: "text".to_string(),
+            systemd_cgroup: false,
+            debug: false,
+            global_rootless: None,
+            verb: Verb::Features,
+        };
+        let verb = loop {
+            let tok = t.take()?;
+            let (name, inline) = split(tok);
+            if name == "--rootless" {
+                cli.global_rootless = Some(t.value(inline)?.to_string());
+                continue;
+            }
+            if !name.starts_with('-') {
+                break tok;
+            }
+            if !global(&mut cli, &mut t, name, inline)? {
+                return None;
+            }
+        };
+        // Flags of the verb (`short` letters and long names) and its positionals, in order.
+        let mut positional: Vec<&str> = Vec::new();
+        let mut create = CreateArgs {
+            bundle: PathBuf::from("."),
+            pid_file: None,
+            console_socket: None,
+            preserve_fds: 0,
+            no_pivot: false,
+            no_new_keyring: false,
+            id: String::new(),
+        };
+        let mut exec = ExecArgs {
+            process: None,
+            tty: false,
+            detach: false,
+            env: Vec::new(),
+            cwd: None,
+            user: None,
+            additional_gids: Vec::new(),
+            cap: Vec::new(),
+            no_new_privs: false,
+            apparmor: None,
+            process_label: None,
+            console_socket: None,
+            pid_file: None,
+            preserve_fds: 0,
+            ignore_paused: false,
+            id: String::new(),
+            command: Vec::new(),
+        };
+        let (mut force, mut all, mut detach, mut keep) = (false, false, false, false);
+        while let Some(tok) = t.take() {
+            if tok == "--" || !tok.starts_with('-') || tok == "-" {
+                if tok != "--" {
+                    positional.push(tok);
+                }
+                if verb == "exec" {
+                    // The id ends exec's flags; everything after it is the command, as in runc.
+                    if tok == "--" {
+                        positional.push(t.take()?);
+                    }
+                    exec.command = t.args[t.next..].to_vec();
+                    if exec.command.first().is_some_and(|c| c == "--") {
+                        exec.command.remove(0);
+                    }
+                    break;
+                }
+                if tok == "--" {
+                    positional.extend(t.args[t.next..].iter().map(String::as_str));
+                    break;
+                }
+                continue;
+            }
+            let (name, inline) = split(tok);
+            if global(&mut cli, &mut t, name, inline)? {
+                continue;
+            }
+            match (verb, name) {
+                ("create" | "run", "-b" | "--bundle") => create.bundle = t.value(inline)?.into(),
+                ("create" | "run", "--pid-file") => create.pid_file = Some(t.value(inline)?.into()),
+                ("create" | "run", "--console-socket") => {
+                    create.console_socket = Some(t.value(inline)?.into())
+                }
+                ("create" | "run", "--preserve-fds") => {
+                    create.preserve_fds = t.value(inline)?.parse().ok()?
+                }
+                ("create" | "run", "--no-pivot") => create.no_pivot = bool_flag(inline)?,
+                ("create" | "run", "--no-new-keyring") => {
+                    create.no_new_keyring = bool_flag(inline)?
+                }
+                ("run", "-d" | "--detach") => detach = bool_flag(inline)?,
+                ("run", "--keep") => keep = bool_flag(inline)?,
+                ("delete", "-f" | "--force") => force = bool_flag(inline)?,
+                ("kill", "-a" | "--all") => all = bool_flag(inline)?,
+                ("exec", "-p" | "--process") => exec.process = Some(t.value(inline)?.into()),
+                ("exec", "-t" | "--tty") => exec.tty = bool_flag(inline)?,
+                ("exec", "-d" | "--detach") => exec.detach = bool_flag(inline)?,
+                ("exec", "-e" | "--env") => exec.env.push(t.value(inline)?.to_string()),
+                ("exec", "--cwd") => exec.cwd = Some(t.value(inline)?.into()),
+                ("exec", "-u" | "--user") => exec.user = Some(t.value(inline)?.to_string()),
+                ("exec", "-g" | "--additional-gids") => {
+                    exec.additional_gids.push(t.value(inline)?.parse().ok()?)
+                }
+                ("exec", "-c" | "--cap") => exec.cap.push(t.value(inline)?.to_string()),
+                ("exec", "--no-new-privs") => exec.no_new_privs = bool_flag(inline)?,
+                ("exec", "--apparmor") => exec.apparmor = Some(t.value(inline)?.to_string()),
+                ("exec", "--process-label") => {
+                    exec.process_label = Some(t.value(inline)?.to_string())
+                }
+                ("exec", "--console-socket") => exec.console_socket = Some(t.value(inline)?.into()),
+                ("exec", "--pid-file") => exec.pid_file = Some(t.value(inline)?.into()),
+                ("exec", "--preserve-fds") => exec.preserve_fds = t.value(inline)?.parse().ok()?,
+                ("exec", "--ignore-paused") => exec.ignore_paused = bool_flag(inline)?,
+                _ => return None,
+            }
+        }
+        let id = |p: &[&str]| match p {
+            [id] => Some(id.to_string()),
+            _ => None,
+        };
+        cli.verb = match verb {
+            "create" => {
+                create.id = id(&positional)?;
+                Verb::Create(create)
+            }
+            "run" => {
+                create.id = id(&positional)?;
+                Verb::Run {
+                    create,
+                    detach,
+                    keep,
+                }
+            }
+            "start" => Verb::Start {
+                id: id(&positional)?,
+            },
+            "state" => Verb::State {
+                id: id(&positional)?,
+            },
+            "pause" => Verb::Pause {
+                id: id(&positional)?,
+            },
+            "resume" => Verb::Resume {
+                id: id(&positional)?,
+            },
+            "delete" => Verb::Delete {
+                force,
+                id: id(&positional)?,
+            },
+            "kill" => match positional[..] {
+                [id] | [id, _] => Verb::Kill {
+                    all,
+                    id: id.to_string(),
+                    signal: positional.get(1).unwrap_or(&"SIGTERM").to_string(),
+                },
+                _ => return None,
+            },
+            "exec" => {
+                exec.id = id(&positional)?;
+                Verb::Exec(exec)
+            }
+            _ => return None,
+        };
+        Some(cli)
+    }
 }
 
 /// Run a runtime verb; the process exit code.
@@ -335,6 +575,9 @@ fn wants_terminal(bundle: &Path) -> bool {
         .unwrap_or(false)
 }
 
+// Each verb's process runs only its own handler: kept out of `dispatch`, whose code every
+// runtime process maps.
+#[inline(never)]
 fn run(root: &Path, a: CreateArgs, detach: bool, keep: bool, systemd: bool) -> Result<i32> {
     let terminal = wants_terminal(&a.bundle);
     let local = terminal && a.console_socket.is_none();
@@ -366,6 +609,7 @@ fn run(root: &Path, a: CreateArgs, detach: bool, keep: bool, systemd: bool) -> R
     Ok(code)
 }
 
+#[inline(never)]
 fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
     let c = container::load(root, &a.id)?;
     let base = c.record.spec.process().clone().unwrap_or_default();
@@ -471,6 +715,7 @@ fn apply_exec_flags(p: &mut Process, a: &ExecArgs) -> Result<()> {
     Ok(())
 }
 
+#[inline(never)]
 fn list(root: &Path, format: &str, quiet: bool) -> Result<()> {
     let all = container::list(root)?;
     if quiet {
@@ -520,6 +765,7 @@ fn print_table(rows: &[Vec<String>]) {
     }
 }
 
+#[inline(never)]
 fn ps(root: &Path, id: &str, format: &str, args: Vec<String>) -> Result<()> {
     let pids = container::ps_pids(root, id)?;
     if format == "json" {
@@ -571,6 +817,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
+#[inline(never)]
 fn events(root: &Path, id: &str, once: bool, interval: &str) -> Result<()> {
     let stats_event = || -> Result<String> {
         let data = container::stats(root, id)?;
@@ -621,6 +868,7 @@ fn parse_bytes(s: &str) -> Result<i64> {
     Ok((n * mul as f64) as i64)
 }
 
+#[inline(never)]
 fn update(root: &Path, a: UpdateArgs) -> Result<()> {
     let mut r: serde_json::Value = match &a.resources {
         Some(src) => {
@@ -673,6 +921,7 @@ fn update(root: &Path, a: UpdateArgs) -> Result<()> {
     Ok(())
 }
 
+#[inline(never)]
 fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     let path = bundle.join("config.json");
     if path.exists() {
@@ -681,4 +930,104 @@ fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     let data = serde_json::to_string_pretty(&runtime::spec::default_spec(rootless))?;
     std::fs::write(&path, data + "\n").with_context(|| format!("write {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(line: &str) -> Vec<String> {
+        std::iter::once("tug-runc")
+            .chain(line.split_whitespace())
+            .map(String::from)
+            .collect()
+    }
+
+    /// The hand-written parser reads these lines exactly as clap does.
+    #[test]
+    fn fast_parser_agrees_with_clap() {
+        for line in [
+            "create --bundle /b c1",
+            "create -b /b --pid-file /p --console-socket /s --preserve-fds 2 --no-pivot --no-new-keyring c1",
+            "--root /r --log /l --log-format json --systemd-cgroup --debug create --bundle=/b c1",
+            "--root=/r create c1 --bundle /b",
+            "create --root /r2 -b /b c1",
+            "start c1",
+            "--root /r state c1",
+            "delete c1",
+            "delete --force c1",
+            "delete -f c1 --root /x",
+            "kill c1",
+            "kill c1 KILL",
+            "kill --all c1 9",
+            "kill -a c1 SIGUSR1",
+            "pause c1",
+            "resume c1",
+            "run -d --keep -b /b c1",
+            "run --detach --bundle /b --pid-file /p c1",
+            "--rootless false create -b - c1",
+            "exec c1 sh -c true",
+            "exec -t -d -e A=1 --env B=2 --cwd /w -u 1:2 -g 5 -g 6 -c CAP_NET_ADMIN --no-new-privs c1 ls -la",
+            "exec --process /p.json --console-socket /s --pid-file /p --preserve-fds 1 --ignore-paused c1",
+            "exec --apparmor prof --process-label l c1 echo",
+        ] {
+            let fast = fast::parse(&argv(line)).unwrap_or_else(|| panic!("fast parser refused {line:?}"));
+            let clap = RuntimeCli::try_parse_from(argv(line)).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{clap:?}"), "{line}");
+        }
+    }
+
+    /// runc ends exec's flags at the container id: what follows is the command, dashes and all.
+    #[test]
+    fn exec_command_after_the_id_keeps_its_flags() {
+        let cli = fast::parse(&argv("exec c1 -t sh --help")).unwrap();
+        let Verb::Exec(a) = cli.verb else {
+            panic!("not exec")
+        };
+        assert_eq!((a.id.as_str(), a.tty), ("c1", false));
+        assert_eq!(a.command, ["-t", "sh", "--help"]);
+        let cli = fast::parse(&argv("exec c1 -- ls -l")).unwrap();
+        let Verb::Exec(a) = cli.verb else {
+            panic!("not exec")
+        };
+        assert_eq!(a.command, ["ls", "-l"]);
+    }
+
+    /// Help, versions, other verbs and malformed lines are left to clap (which explains them).
+    #[test]
+    fn fast_parser_leaves_the_rest_to_clap() {
+        for line in [
+            "",
+            "--help",
+            "--version",
+            "create --help",
+            "create -h c1",
+            "create",
+            "create a b",
+            "create --bundle",
+            "create --bundle --pid-file /p c1",
+            "create --preserve-fds x c1",
+            "create --frobnicate c1",
+            "create --no-pivot=true c1",
+            "delete -fa c1",
+            "kill c1 KILL extra",
+            "kill",
+            "start",
+            "--root",
+            "--what create c1",
+            "list",
+            "ps c1",
+            "spec",
+            "features",
+            "update --memory 1m c1",
+            "events --stats c1",
+            "exec -g x c1 ls",
+            "exec",
+        ] {
+            assert!(
+                fast::parse(&argv(line)).is_none(),
+                "fast parser took {line:?}"
+            );
+        }
+    }
 }
