@@ -5,9 +5,10 @@
 # so a runtime process's resident memory follows how scattered its code is in the binary.
 #
 # Each round links the release binary with a linker map, runs create/start/state/delete of a
-# busybox bundle under perf (instruction samples and page-fault addresses), maps what was hit
-# to symbols and writes the list; names from the previous list that still exist are kept after
-# them. Later rounds see the functions that earlier layouts hid behind a neighbour's fault.
+# busybox bundle (and, less often, run/exec/pause/resume/kill of a second one and an error)
+# under perf (instruction samples and page-fault addresses), maps what was hit to symbols
+# and writes the list; names from the previous list that still exist are kept after them.
+# Later rounds see the functions that earlier layouts hid behind a neighbour's fault.
 # Symbol hashes change when dependencies or their features change: rerun this then (a stale
 # list only costs memory; build.rs tells lld to ignore names it does not find).
 # Usage: bench/symbol-order.sh [ROUNDS] [CYCLES]   (as root; default 3 rounds of 150 cycles)
@@ -20,7 +21,7 @@ order=$PWD/crates/tug/symbol-order.txt
 tug=$PWD/target/x86_64-unknown-linux-gnu/release/tug
 work=$(mktemp -d /run/tug-symorder.XXXXXX)
 cleanup() {
-  [ -x "$tug" ] && "$tug" runtime --root "$work/state" delete --force sym >/dev/null 2>&1
+  [ -x "$tug" ] && for c in sym sym2; do "$tug" runtime --root "$work/state" delete --force $c >/dev/null 2>&1; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -39,6 +40,17 @@ c["ociVersion"] = "1.0.2"
 json.dump(c, open(p, "w"), indent=2)
 PY
 
+# A second bundle whose process keeps running, for the verbs that need one (a third as many
+# rounds of those: their own code comes after what every cycle runs).
+cp -a "$work/bundle" "$work/bundle2"
+ln -s busybox "$work/bundle2/rootfs/bin/sleep"
+python3 - "$work/bundle2/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["process"]["args"] = ["sleep", "30"]
+json.dump(c, open(p, "w"), indent=2)
+PY
+
 cat > "$work/cycles.sh" <<SH
 set -e
 r="$tug runtime --root $work/state"
@@ -47,6 +59,15 @@ for i in \$(seq $cycles); do
   \$r state sym >/dev/null
   \$r start sym
   \$r delete --force sym
+  if [ \$((i % 3)) = 0 ]; then
+    \$r run -d --bundle $work/bundle2 sym2 </dev/null >/dev/null 2>&1
+    \$r exec sym2 true </dev/null >/dev/null 2>&1
+    \$r pause sym2
+    \$r resume sym2
+    \$r kill sym2 KILL
+    \$r delete --force sym2
+    \$r state missing >/dev/null 2>&1 || true
+  fi
 done
 SH
 
@@ -114,7 +135,7 @@ PY
 for round in $(seq "$rounds"); do
   echo "round $round/$rounds: linking with a map"
   TUG_LINK_MAP=$work/tug.map cargo build --release -p tug -q
-  "$tug" runtime --root "$work/state" delete --force sym >/dev/null 2>&1 || true
+  for c in sym sym2; do "$tug" runtime --root "$work/state" delete --force $c >/dev/null 2>&1 || true; done
   sh "$work/cycles.sh" # warm: the sealed copy of this binary is made once
   perf record -q -e page-faults -c 1 -d -o "$work/perf.pf" -- sh "$work/cycles.sh" 2>/dev/null
   perf record -q -e instructions:u -c 97 -o "$work/perf.ins" -- sh "$work/cycles.sh" 2>/dev/null

@@ -21,6 +21,10 @@ eq(c.containers.run("busybox", ["echo", "hello"], remove=True), b"hello\n", "att
 out = c.containers.run("busybox", ["sh", "-c", "echo $GREETING"],
                        environment={"GREETING": "hi there"}, remove=True)
 eq(out, b"hi there\n", "environment")
+# docker-py removes the container before it reads the log it follows: output written after the
+# daemon's first look at the log must still arrive.
+eq(c.containers.run("busybox", ["sh", "-c", "sleep 0.2; echo late"], remove=True), b"late\n",
+   "output written after a pause")
 e = raises(docker.errors.ContainerError,
            lambda: c.containers.run("busybox", ["sh", "-c", "echo oops >&2; exit 3"], remove=True),
            "failing run")
