@@ -2,6 +2,7 @@
 
 use crate::container::{names, Container, Status};
 use crate::engine::{Engine, EngineError, Kind, Result};
+use crate::runtimes::External;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -95,10 +96,108 @@ impl Engine {
         Ok(c)
     }
 
+    /// The external OCI runtime a container runs on; None for tug's own.
+    fn external_of(&self, c: &Container) -> Option<External> {
+        self.runtimes
+            .resolve(c.host_config["Runtime"].as_str().unwrap_or_default())
+            .ok()
+            .flatten()
+    }
+
+    /// A container's runtime as a command line, `--root` given, ready for a verb.
+    fn runtime_cli(&self, ext: Option<&External>) -> Command {
+        let ours = self.runtime_root();
+        match ext {
+            None => {
+                let mut cmd = Command::new(&self.exe);
+                cmd.arg("runtime").arg("--root").arg(ours);
+                cmd
+            }
+            Some(e) => {
+                let mut cmd = Command::new(&e.path);
+                cmd.args(&e.args)
+                    .arg("--root")
+                    .arg(crate::shim::external::root_beside(&ours, e));
+                cmd
+            }
+        }
+    }
+
+    /// Run one verb of an external runtime on a container; its standard output.
+    fn external_verb(&self, ext: &External, args: &[&str]) -> std::result::Result<Vec<u8>, String> {
+        let out = self
+            .runtime_cli(Some(ext))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", ext.path.display()))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let err = err.trim();
+            return Err(format!(
+                "{} {}: {}",
+                ext.path.display(),
+                args.first().copied().unwrap_or_default(),
+                if err.is_empty() { "failed" } else { err }
+            ));
+        }
+        Ok(out.stdout)
+    }
+
+    /// Freeze (`pause`) or thaw (`resume`) a container on its runtime.
+    fn freeze(&self, c: &Container, pause: bool) -> std::result::Result<(), String> {
+        match self.external_of(c) {
+            Some(ext) => self
+                .external_verb(&ext, &[if pause { "pause" } else { "resume" }, &c.id])
+                .map(drop),
+            None if pause => {
+                runtime::container::pause(&self.runtime_root(), &c.id).map_err(|e| e.to_string())
+            }
+            None => {
+                runtime::container::resume(&self.runtime_root(), &c.id).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The pids in a container, from its runtime.
+    fn container_pids(&self, c: &Container) -> std::result::Result<Vec<i32>, String> {
+        match self.external_of(c) {
+            Some(ext) => {
+                let out = self.external_verb(&ext, &["ps", "--format", "json", &c.id])?;
+                let mut pids: Vec<i32> = serde_json::from_slice(&out)
+                    .map_err(|e| format!("{} ps: {e}", ext.path.display()))?;
+                pids.sort_unstable();
+                Ok(pids)
+            }
+            None => {
+                runtime::container::ps_pids(&self.runtime_root(), &c.id).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Resource usage of a container, from its runtime (`events --stats` for other runtimes).
+    fn container_stats(
+        &self,
+        c: &Container,
+    ) -> std::result::Result<runtime::cgroups::Stats, String> {
+        match self.external_of(c) {
+            Some(ext) => {
+                let out = self.external_verb(&ext, &["events", "--stats", &c.id])?;
+                let event: serde_json::Value = serde_json::from_slice(&out)
+                    .map_err(|e| format!("{} events: {e}", ext.path.display()))?;
+                serde_json::from_value(event["data"].clone())
+                    .map_err(|e| format!("{} events: {e}", ext.path.display()))
+            }
+            None => {
+                runtime::container::stats(&self.runtime_root(), &c.id).map_err(|e| e.to_string())
+            }
+        }
+    }
+
     /// Thaw a paused container (before killing it, so the signal is delivered).
     pub(crate) fn thaw_if_paused(&self, c: &Container) {
         if c.state.status == Status::Paused {
-            let _ = runtime::container::resume(&self.runtime_root(), &c.id);
+            let _ = self.freeze(c, false);
             let _ = self.store.update(&c.id, |c| {
                 if c.state.status == Status::Paused {
                     c.state.status = Status::Running;
@@ -113,7 +212,7 @@ impl Engine {
         if c.state.status == Status::Paused {
             return Err(conflict(format!("Container {} is already paused", c.id)));
         }
-        runtime::container::pause(&self.runtime_root(), &c.id)
+        self.freeze(&c, true)
             .map_err(|e| internal(format!("Cannot pause container {}: {e}", c.id)))?;
         self.store
             .update(&c.id, |c| c.state.status = Status::Paused)?;
@@ -127,7 +226,7 @@ impl Engine {
         if c.state.status != Status::Paused {
             return Err(conflict(format!("Container {} is not paused", c.id)));
         }
-        runtime::container::resume(&self.runtime_root(), &c.id)
+        self.freeze(&c, false)
             .map_err(|e| internal(format!("Cannot unpause container {}: {e}", c.id)))?;
         self.store
             .update(&c.id, |c| c.state.status = Status::Running)?;
@@ -174,7 +273,7 @@ impl Engine {
     /// Docker's `top`: `ps` output for the processes in the container's cgroup.
     pub fn top(&self, key: &str, ps_args: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
         let c = self.running_container(key)?;
-        let pids = runtime::container::ps_pids(&self.runtime_root(), &c.id).map_err(internal)?;
+        let pids = self.container_pids(&c).map_err(internal)?;
         let args: Vec<&str> = if ps_args.trim().is_empty() {
             vec!["-ef"]
         } else {
@@ -200,7 +299,7 @@ impl Engine {
         if !c.state.running() {
             return Ok((c, None));
         }
-        let s = match runtime::container::stats(&self.runtime_root(), &c.id) {
+        let s = match self.container_stats(&c) {
             Ok(s) => s,
             Err(_) => return Ok((c, None)),
         };
@@ -332,11 +431,8 @@ impl Engine {
         std::fs::create_dir_all(&dir).map_err(internal)?;
         let file = dir.join(format!("{id}.json"));
         std::fs::write(&file, serde_json::to_vec(&p).map_err(internal)?).map_err(internal)?;
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("runtime")
-            .arg("--root")
-            .arg(self.runtime_root())
-            .arg("exec")
+        let mut cmd = self.runtime_cli(self.external_of(&c).as_ref());
+        cmd.arg("exec")
             .arg("--process")
             .arg(&file)
             .arg("--pid-file")

@@ -122,6 +122,38 @@ fn run_with_runc_from_the_config_file() {
         stdout(&state),
         stderr(&state)
     );
+    let runc_state = |id: &str| {
+        let o = std::process::Command::new(RUNC)
+            .arg("--root")
+            .arg(&root)
+            .args(["state", id])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        v["status"].as_str().unwrap_or_default().to_string()
+    };
+    // exec, top, stats, pause and unpause reach the container through runc too.
+    assert_eq!(
+        d.ok(&["exec", id, "sh", "-c", "echo in-$((6*7))"]),
+        "in-42\n"
+    );
+    let o = d.docker(&["exec", id, "sh", "-c", "exit 4"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let top = d.ok(&["top", id]);
+    assert!(top.contains("while :; do sleep 0.1; done"), "{top}");
+    let mem = d.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", id]);
+    assert!(
+        !mem.trim().is_empty() && !mem.starts_with("0B"),
+        "memory of a runc container: {mem:?}"
+    );
+    d.ok(&["pause", id]);
+    assert_eq!(runc_state(id), "paused");
+    assert_eq!(
+        d.ok(&["inspect", "-f", "{{.State.Status}}", id]).trim(),
+        "paused"
+    );
+    d.ok(&["unpause", id]);
+    assert_eq!(runc_state(id), "running");
     d.ok(&["stop", "-t", "5", id]);
     assert_eq!(
         d.ok(&["inspect", "-f", "{{.State.ExitCode}}", id]).trim(),

@@ -13,16 +13,18 @@ use std::time::{Duration, Instant};
 
 /// The runtime's state root: its own directory beside tug's, one per runtime binary.
 fn root(cfg: &ShimConfig, ext: &External) -> PathBuf {
+    root_beside(&cfg.runtime_root, ext)
+}
+
+/// The state root of an external runtime beside tug's runtime root `ours`.
+pub(crate) fn root_beside(ours: &std::path::Path, ext: &External) -> PathBuf {
     let name = ext
         .path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "external".into());
-    let base = cfg
-        .runtime_root
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned());
-    cfg.runtime_root.with_file_name(format!(
+    let base = ours.file_name().map(|n| n.to_string_lossy().into_owned());
+    ours.with_file_name(format!(
         "{}-{name}",
         base.unwrap_or_else(|| "runtime".into())
     ))

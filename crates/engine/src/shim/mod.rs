@@ -7,7 +7,7 @@
 //! waiters and ends. A daemon that restarts reconnects to the socket, or reads `exit.json`.
 
 mod client;
-mod external;
+pub(crate) mod external;
 mod logfile;
 mod pages;
 mod proto;
