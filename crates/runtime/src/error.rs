@@ -56,6 +56,9 @@ pub enum Error {
     Init(String),
     #[error("exec: {0:?}: executable file not found in $PATH")]
     ExecNotFound(String),
+    /// The program named by a path cannot be run: missing, a directory, not executable.
+    #[error("exec: {arg0:?}: {reason}")]
+    ExecNotRunnable { arg0: String, reason: String },
     #[error("state file {path}: {err}")]
     State {
         path: PathBuf,
@@ -73,7 +76,8 @@ impl Error {
             Error::InvalidId(_)
             | Error::InvalidSpec { .. }
             | Error::Unsupported(_)
-            | Error::ExecNotFound(_) => Kind::Invalid,
+            | Error::ExecNotFound(_)
+            | Error::ExecNotRunnable { .. } => Kind::Invalid,
             _ => Kind::System,
         }
     }
@@ -104,5 +108,17 @@ impl Error {
 impl From<crate::cgroups::Error> for Error {
     fn from(e: crate::cgroups::Error) -> Self {
         Error::Cgroup(e)
+    }
+}
+
+/// An OS error worded as Go words it, so runc's and Docker's messages (and the clients that
+/// read them) match: "no such file or directory", "exec format error".
+pub fn os_text(e: &std::io::Error) -> String {
+    let full = e.to_string();
+    let text = full.split(" (os error").next().unwrap_or(&full);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

@@ -206,7 +206,15 @@ pub fn finish_and_exec(
     process::reset_signals();
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
-    Err(process::exec(program, &args, &env))
+    let e = process::exec(program, &args, &env);
+    // The caller has heard that the program started: as with runc, the reason goes to the
+    // container's own stderr (its log), e.g. "exec /app: exec format error".
+    let text = match &e {
+        Error::Init(m) => format!("{m}\n"),
+        other => format!("{other}\n"),
+    };
+    let _ = nix::unistd::write(std::io::stderr(), text.as_bytes());
+    Err(e)
 }
 
 /// Make `fds` this process's stdin, stdout and stderr.

@@ -175,7 +175,24 @@ fn env_get<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
 /// Find the program as execve would after a shell's PATH search, in the current root.
 pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
-        return Ok(PathBuf::from(arg0));
+        // Checked now, as runc does, so that `create` fails with the reason instead of the
+        // program's exec failing after `start` said it started.
+        let path = PathBuf::from(arg0);
+        let refuse = |reason: String| Error::ExecNotRunnable {
+            arg0: arg0.to_string(),
+            reason,
+        };
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| refuse(format!("stat {arg0}: {}", crate::error::os_text(&e))))?;
+        if meta.is_dir() {
+            return Err(refuse("is a directory".into()));
+        }
+        let c = CString::new(arg0).map_err(|_| refuse("invalid argument".into()))?;
+        // SAFETY: `c` is a valid C string.
+        if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+            return Err(refuse("permission denied".into()));
+        }
+        return Ok(path);
     }
     let path = env_get(env, "PATH").unwrap_or(DEFAULT_PATH);
     for dir in path.split(':').filter(|d| !d.is_empty()) {
@@ -232,8 +249,14 @@ pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
             .map_err(|_| Error::ExecNotFound(path.display().to_string()))?;
         let argv = cstrings(args)?;
         let envp = cstrings(env)?;
-        nix::unistd::execve(&p, &argv, &envp)
-            .map_err(|e| Error::Init(format!("exec {}: {e}", path.display())))
+        nix::unistd::execve(&p, &argv, &envp).map_err(|e| {
+            let e = std::io::Error::from_raw_os_error(e as i32);
+            Error::Init(format!(
+                "exec {}: {}",
+                path.display(),
+                crate::error::os_text(&e)
+            ))
+        })
     };
     match run() {
         Err(e) => e,
@@ -272,6 +295,31 @@ mod tests {
             err,
             "exec: \"no-such-program-xyz\": executable file not found in $PATH"
         );
-        assert_eq!(find_executable("./x", &env).unwrap(), PathBuf::from("./x"));
+        let dir = tempfile::tempdir().unwrap();
+        let prog = dir.path().join("prog");
+        std::fs::write(&prog, "#!/bin/sh\n").unwrap();
+        let name = prog.to_str().unwrap();
+        let refused = |name: &str| find_executable(name, &env).unwrap_err().to_string();
+        assert!(
+            refused(name).ends_with("permission denied"),
+            "{}",
+            refused(name)
+        );
+        std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        assert_eq!(find_executable(name, &env).unwrap(), prog);
+        let d = dir.path().to_str().unwrap();
+        assert_eq!(refused(d), format!("exec: {d:?}: is a directory"));
+        let missing = format!("{d}/missing");
+        assert_eq!(
+            refused(&missing),
+            format!("exec: {missing:?}: stat {missing}: no such file or directory")
+        );
+        let looped = format!("{d}/loop");
+        std::os::unix::fs::symlink("loop", &looped).unwrap();
+        assert_eq!(
+            refused(&looped),
+            format!("exec: {looped:?}: stat {looped}: too many levels of symbolic links")
+        );
     }
 }

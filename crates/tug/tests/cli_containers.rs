@@ -242,6 +242,40 @@ fn run_prints_streams_and_exits_with_the_containers_code() {
         stderr(&o)
     );
     assert!(stderr(&o).contains("Run 'tug run --help' for more information"));
+
+    // A path that cannot run is refused at create with the reason, and both CLIs turn the
+    // reason into docker's exit codes.
+    for (cmd, code, reason) in [
+        (
+            "/no/such/prog",
+            127,
+            "stat /no/such/prog: no such file or directory",
+        ),
+        ("/etc", 126, "is a directory"),
+        ("/etc/passwd", 126, "permission denied"),
+    ] {
+        let o = d.docker(&["run", "--rm", IMG, cmd]);
+        assert_eq!(o.status.code(), Some(code), "{cmd}: {}", stderr(&o));
+        assert!(stderr(&o).contains(reason), "{cmd}: {}", stderr(&o));
+        let o = d.tug(&["run", "--rm", IMG, cmd]);
+        assert_eq!(o.status.code(), Some(code), "{cmd}: {}", stderr(&o));
+    }
+    // One the kernel refuses only at exec: the reason is in the container's log, exit 1.
+    d.ok(&[
+        "run",
+        "--name",
+        "mkbad",
+        IMG,
+        "sh",
+        "-c",
+        "echo garbage >/bad; chmod +x /bad",
+    ]);
+    d.ok(&["commit", "mkbad", "badimg"]);
+    let o = d.tug(&["run", "--name", "bad", "badimg", "/bad"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "exec /bad: exec format error\n");
+    let o = d.docker(&["logs", "bad"]);
+    assert_eq!(stderr(&o), "exec /bad: exec format error\n");
 }
 
 #[test]

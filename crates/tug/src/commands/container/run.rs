@@ -108,7 +108,7 @@ fn run_failure(verb: &str, e: &Fail) -> i32 {
     let code = if m.contains("executable file not found") || m.contains("no such file or directory")
     {
         127
-    } else if m.contains("permission denied") {
+    } else if m.contains("permission denied") || m.contains("is a directory") {
         126
     } else {
         125
