@@ -5,6 +5,7 @@ use crate::container::{names, Container, State, Status, Store, StoreError, ZERO_
 use crate::daemon::Roots;
 use crate::shim::{self, ShimConfig};
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -320,6 +321,11 @@ impl Engine {
             .map_err(|e| EngineError::new(Kind::Invalid, e))?;
         crate::health::Check::from_config(&config)
             .map_err(|e| EngineError::new(Kind::Invalid, e))?;
+        // Docker refuses impossible resources at create, before anything is made.
+        let typed: crate::spec::HostConfig = serde_json::from_value(host_config.clone())
+            .map_err(|e| EngineError::new(Kind::Invalid, format!("invalid HostConfig: {e}")))?;
+        crate::spec::resources::validate(&crate::spec::RealHost, &typed)
+            .map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))?;
         let argv: Vec<String> = crate::prepare::command_line(&config);
         let id = names::new_id();
         let c = Container {
@@ -386,11 +392,11 @@ impl Engine {
         self.start_run(&c.id, false)
     }
 
-    /// Start a run of the container: mount, spec, shim, monitor. `by_policy`: a restart
-    /// policy starts it (the restart count is kept).
-    pub(crate) fn start_run(self: &Arc<Self>, key: &str, by_policy: bool) -> Result<()> {
-        let c = self.store.get(key)?;
+    /// Everything a start needs before the shim: the mounted rootfs with its working
+    /// directory, volumes, network, the bundle's config.json, and the shim's configuration.
+    fn prepare_start(self: &Arc<Self>, c: &Container) -> Result<ShimConfig> {
         let rootfs = self.mount_rootfs(&c)?;
+        make_working_dir(&c, &rootfs)?;
         let bundle = self.exec_dir(&c.id).join("bundle");
         std::fs::create_dir_all(&bundle).map_err(internal)?;
         let mut extras = crate::prepare::StartExtras::default();
@@ -437,7 +443,18 @@ impl Engine {
             wait_attach: waiting,
             external,
         };
-        let pid = match shim::spawn(&self.exe, &cfg) {
+        Ok(cfg)
+    }
+
+    /// Start a run of the container: mount, spec, shim, monitor. `by_policy`: a restart
+    /// policy starts it (the restart count is kept).
+    pub(crate) fn start_run(self: &Arc<Self>, key: &str, by_policy: bool) -> Result<()> {
+        let c = self.store.get(key)?;
+        // Any failure before the container runs undoes the start and records why; with
+        // `--rm` the container goes too (so a client waiting for its removal is answered).
+        let pid = match self.prepare_start(&c).and_then(|cfg| {
+            shim::spawn(&self.exe, &cfg).map_err(|e| EngineError::new(Kind::Invalid, e.to_string()))
+        }) {
             Ok(pid) => pid,
             Err(e) => {
                 self.release_rootfs(&c.id);
@@ -448,7 +465,7 @@ impl Engine {
                 if c.host_config["AutoRemove"].as_bool().unwrap_or(false) {
                     let _ = self.remove(&c.id, true);
                 }
-                return Err(EngineError::new(Kind::Invalid, msg));
+                return Err(e);
             }
         };
         self.store.update(&c.id, |c| {
@@ -720,4 +737,23 @@ fn is_mountpoint(p: &Path) -> bool {
     };
     let want = p.to_string_lossy();
     text.lines().any(|l| l.split(' ').nth(4) == Some(&want))
+}
+
+/// Docker creates a missing `WorkingDir` in the container's filesystem (owned by root) before
+/// the start, whatever the image holds; resolved inside the rootfs, so an image's symlinks
+/// cannot point it elsewhere.
+fn make_working_dir(c: &Container, rootfs: &Path) -> Result<()> {
+    let dir = c.config["WorkingDir"].as_str().unwrap_or_default();
+    if !dir.starts_with('/') || dir.trim_matches('/').is_empty() {
+        return Ok(());
+    }
+    let root = std::fs::File::open(rootfs).map_err(internal)?;
+    runtime::securepath::mkdir_all(root.as_raw_fd(), Path::new(dir))
+        .map(drop)
+        .map_err(|e| {
+            EngineError::new(
+                Kind::Invalid,
+                format!("cannot create the working directory {dir:?}: {e}"),
+            )
+        })
 }

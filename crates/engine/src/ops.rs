@@ -645,7 +645,7 @@ impl Engine {
             .map_err(|e| EngineError::new(Kind::Invalid, format!("invalid update: {e}")))?;
         let invalid = |e: crate::spec::SpecError| EngineError::new(Kind::Invalid, e.to_string());
         let memory = crate::spec::resources::memory(&typed).map_err(invalid)?;
-        let cpu = crate::spec::resources::cpu(&typed).map_err(invalid)?;
+        let cpu = crate::spec::resources::cpu(&crate::spec::RealHost, &typed).map_err(invalid)?;
         let pids = crate::spec::resources::pids(&typed);
         if c.state.running() {
             let mut r = serde_json::json!({});

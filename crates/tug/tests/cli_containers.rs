@@ -278,6 +278,103 @@ fn run_prints_streams_and_exits_with_the_containers_code() {
     assert_eq!(stderr(&o), "exec /bad: exec format error\n");
 }
 
+/// `-w` names a directory the image lacks: Docker makes it (inside the container's filesystem,
+/// whatever symlinks the image holds) before the start; `--cpus` is bounded by the machine.
+#[test]
+fn working_dir_is_made_and_cpus_are_bounded() {
+    let (d, _t) = daemon_with_image();
+    assert_eq!(
+        d.ok(&["run", "--rm", "-w", "/made/here", IMG, "pwd"]),
+        "/made/here\n"
+    );
+    let o = d.tug(&[
+        "run",
+        "--rm",
+        "-w",
+        "/made/too",
+        IMG,
+        "sh",
+        "-c",
+        "pwd; ls -ld .",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("/made/too\ndrwxr-xr-x "),
+        "{}",
+        stdout(&o)
+    );
+
+    // Through an image's symlink to a host path: made in the container, not on the host.
+    let outside = std::env::temp_dir().join(format!("tug-wd-escape-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outside);
+    let link = outside.to_str().unwrap();
+    let ln = format!("ln -s {link} /esc");
+    d.ok(&["run", "--name", "mklink", IMG, "sh", "-c", &ln]);
+    d.ok(&["commit", "mklink", "tug/cli:link"]);
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "-w",
+        "/esc/sub",
+        "tug/cli:link",
+        "sh",
+        "-c",
+        "pwd; ls -d /esc/",
+    ]);
+    // (The container's own view of the path, as the kernel resolved it there.)
+    assert_eq!(out, format!("{link}/sub\n/esc/\n"));
+    assert!(
+        !outside.exists(),
+        "{} was made on the host",
+        outside.display()
+    );
+
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let o = d.docker(&["run", "--rm", "--cpus", "1000", IMG, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Range of CPUs is from 0.01 to"),
+        "{} (host has {cpus})",
+        stderr(&o)
+    );
+    d.ok(&["run", "--rm", "--cpus", "0.5", IMG, "true"]);
+    assert_eq!(
+        d.ok(&["ps", "-aq", "--filter", "ancestor=tug/cli:v1"])
+            .lines()
+            .count(),
+        1
+    );
+
+    // A start that fails before the container runs: `--rm` still removes it, so the client
+    // (which waits for the removal) returns.
+    d.ok(&["create", "--name", "idle", IMG, "true"]);
+    let o = Command::new("timeout")
+        .arg("30")
+        .arg("docker")
+        .env("DOCKER_HOST", d.host())
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            "joiner",
+            "--network",
+            "container:idle",
+            IMG,
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(
+        o.status.code(),
+        Some(124),
+        "docker run --rm hung after a failed start"
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = d.docker(&["inspect", "joiner"]);
+    assert!(!o.status.success(), "the --rm container is still there");
+}
+
 #[test]
 fn detached_container_through_ps_logs_exec_stop_rm() {
     let (d, _t) = daemon_with_image();

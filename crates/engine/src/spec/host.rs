@@ -33,6 +33,8 @@ pub trait Host {
     fn arch(&self) -> String;
     /// The host's name (containers on the host network see it).
     fn hostname(&self) -> String;
+    /// How many CPUs the daemon may run on (Docker's bound for `--cpus`).
+    fn cpus(&self) -> u32;
 }
 
 /// The machine this process runs on.
@@ -72,6 +74,17 @@ impl Host for RealHost {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default()
+    }
+
+    fn cpus(&self) -> u32 {
+        nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+            .map(|set| {
+                (0..nix::sched::CpuSet::count())
+                    .filter(|&c| set.is_set(c).unwrap_or(false))
+                    .count() as u32
+            })
+            .unwrap_or(1)
+            .max(1)
     }
 }
 
@@ -132,6 +145,7 @@ pub struct StaticHost {
     pub kernel: (u32, u32),
     pub arch: String,
     pub hostname: String,
+    pub cpus: u32,
 }
 
 impl Default for StaticHost {
@@ -157,6 +171,7 @@ impl Default for StaticHost {
             kernel: (6, 1),
             arch: "x86_64".into(),
             hostname: "host".into(),
+            cpus: 4,
         }
     }
 }
@@ -197,6 +212,10 @@ impl Host for StaticHost {
 
     fn hostname(&self) -> String {
         self.hostname.clone()
+    }
+
+    fn cpus(&self) -> u32 {
+        self.cpus
     }
 }
 

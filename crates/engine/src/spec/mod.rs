@@ -59,6 +59,9 @@ pub enum SpecError {
         value: String,
         reason: String,
     },
+    /// `--cpus` beyond the machine.
+    #[error("Range of CPUs is from 0.01 to {0}.00, as there are only {0} CPUs available")]
+    CpuRange(u32),
     /// A `--security-opt` that is malformed or unsupported.
     #[error("invalid security option {option:?}: {reason}")]
     SecurityOpt { option: String, reason: String },

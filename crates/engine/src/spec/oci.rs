@@ -420,7 +420,7 @@ fn linux_resources(
     let mut r = LinuxResources::default();
     r.set_devices(Some(dev_rules));
     r.set_memory(resources::memory(hc)?);
-    r.set_cpu(resources::cpu(hc)?);
+    r.set_cpu(resources::cpu(input.host, hc)?);
     r.set_pids(resources::pids(hc));
     r.set_block_io(resources::block_io(input.host, hc)?);
     Ok(r)

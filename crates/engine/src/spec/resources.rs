@@ -18,6 +18,14 @@ const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 /// The CFS period `--cpus` uses, in microseconds.
 pub const CPU_PERIOD: u64 = 100_000;
 
+/// The checks Docker makes at create: memory, CPU and block I/O settings it would refuse.
+pub fn validate(host: &dyn Host, hc: &HostConfig) -> Result<(), SpecError> {
+    memory(hc)?;
+    cpu(host, hc)?;
+    block_io(host, hc)?;
+    Ok(())
+}
+
 /// Memory limits, `None` when nothing is limited.
 pub fn memory(hc: &HostConfig) -> Result<Option<LinuxMemory>, SpecError> {
     if hc.memory < 0 && hc.memory != -1 {
@@ -89,7 +97,7 @@ pub fn memory(hc: &HostConfig) -> Result<Option<LinuxMemory>, SpecError> {
 }
 
 /// CPU limits, `None` when nothing is limited.
-pub fn cpu(hc: &HostConfig) -> Result<Option<LinuxCpu>, SpecError> {
+pub fn cpu(host: &dyn Host, hc: &HostConfig) -> Result<Option<LinuxCpu>, SpecError> {
     if hc.nano_cpus > 0 && (hc.cpu_period > 0 || hc.cpu_quota > 0) {
         return Err(SpecError::invalid(
             "nano cpus",
@@ -103,6 +111,9 @@ pub fn cpu(hc: &HostConfig) -> Result<Option<LinuxCpu>, SpecError> {
             hc.nano_cpus,
             "the range of CPUs starts at 0.01",
         ));
+    }
+    if hc.nano_cpus > i64::from(host.cpus()) * 1_000_000_000 {
+        return Err(SpecError::CpuRange(host.cpus()));
     }
     if hc.cpu_shares < 0 {
         return Err(SpecError::invalid(
@@ -309,23 +320,24 @@ mod tests {
 
     #[test]
     fn cpus_become_quota_over_a_100ms_period() {
+        let host = crate::spec::StaticHost::default();
         let hc = HostConfig {
             nano_cpus: 1_500_000_000,
             ..Default::default()
         };
-        let c = cpu(&hc).unwrap().unwrap();
+        let c = cpu(&host, &hc).unwrap().unwrap();
         assert_eq!((c.quota(), c.period()), (Some(150_000), Some(100_000)));
         let hc = HostConfig {
             nano_cpus: 1,
             ..Default::default()
         };
-        assert!(cpu(&hc).is_err());
+        assert!(cpu(&host, &hc).is_err());
         let hc = HostConfig {
             nano_cpus: 1_000_000_000,
             cpu_quota: 50_000,
             ..Default::default()
         };
-        assert!(cpu(&hc).is_err());
+        assert!(cpu(&host, &hc).is_err());
         let hc = HostConfig {
             cpu_quota: 50_000,
             cpu_period: 200_000,
@@ -333,13 +345,23 @@ mod tests {
             cpuset_cpus: "0-1".into(),
             ..Default::default()
         };
-        let c = cpu(&hc).unwrap().unwrap();
+        let c = cpu(&host, &hc).unwrap().unwrap();
         assert_eq!(
             (c.quota(), c.period(), c.shares()),
             (Some(50_000), Some(200_000), Some(512))
         );
         assert_eq!(c.cpus().as_deref(), Some("0-1"));
-        assert!(cpu(&HostConfig::default()).unwrap().is_none());
+        assert!(cpu(&host, &HostConfig::default()).unwrap().is_none());
+        // No more than the machine has, in Docker's words.
+        let hc = |n| HostConfig {
+            nano_cpus: n,
+            ..Default::default()
+        };
+        assert!(cpu(&host, &hc(4_000_000_000)).is_ok());
+        assert_eq!(
+            cpu(&host, &hc(4_000_000_001)).unwrap_err().to_string(),
+            "Range of CPUs is from 0.01 to 4.00, as there are only 4 CPUs available"
+        );
     }
 
     #[test]
