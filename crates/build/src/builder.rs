@@ -1253,6 +1253,7 @@ impl Run<'_> {
             let (uid, gid, groups) = resolve_user(&rootfs, &user).map_err(|e| self.err_at(node, e))?;
             let mut extra_mounts = Vec::new();
             let mut keep_alive = Vec::new();
+            let mut views: Vec<image::snapshot::Mount> = Vec::new();
             if let Some(body) = &script_file {
                 let f = ws.scratch().join("heredoc-script");
                 std::fs::write(&f, body).map_err(BuildError::internal)?;
@@ -1310,13 +1311,20 @@ impl Run<'_> {
                             }
                             None => self.context.to_path_buf(),
                         };
-                        let src = resolve_in_root(&src_root, m.source.as_deref().unwrap_or("/"));
+                        let mut src = resolve_in_root(&src_root, m.source.as_deref().unwrap_or("/"));
+                        if m.rw && m.from.is_none() {
+                            // Writes through an rw bind are thrown away after this RUN (as
+                            // BuildKit's): the context itself is never written.
+                            src = throwaway_view(&src, &ws.scratch().join(format!("bind-{}", extra_mounts.len())), &mut views)?;
+                        }
                         let mode = if m.rw { "rw" } else { "ro" };
                         extra_mounts.push(json!({"destination": target, "type": "bind", "source": src, "options": ["rbind", mode]}));
                     }
                 }
             }
-            let made = self.exec(&ws, &args, &env, &workdir, uid, gid, &groups, network, extra_mounts)?;
+            let made = self.exec(&ws, &args, &env, &workdir, uid, gid, &groups, network, extra_mounts);
+            drop(views);
+            let made = made?;
             drop(keep_alive);
             let code = made;
             if code != 0 {
@@ -2177,4 +2185,35 @@ mod tests {
         assert_eq!(resolve_owner(r, "app:extra").unwrap(), (1000, 2000));
         assert!(resolve_owner(r, "ghost").is_err());
     }
+}
+
+/// A writable throwaway view of `src` under `dir` for an rw bind mount: an overlay over a
+/// directory (kept in `views` until the RUN ends), a copy of anything else.
+fn throwaway_view(
+    src: &Path,
+    dir: &Path,
+    views: &mut Vec<image::snapshot::Mount>,
+) -> Result<PathBuf> {
+    if src.is_dir() {
+        if let Ok(view) = image::snapshot::writable_view(src, dir) {
+            let path = view.path().to_path_buf();
+            views.push(view);
+            return Ok(path);
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(BuildError::internal)?;
+    let copy = dir.join("copy");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(&copy)
+        .status()
+        .map_err(BuildError::internal)?;
+    if !status.success() {
+        return Err(BuildError::internal(format!(
+            "copy {} for an rw bind failed",
+            src.display()
+        )));
+    }
+    Ok(copy)
 }

@@ -228,6 +228,34 @@ impl Snapshotter {
     }
 }
 
+/// A writable view of the directory `lower` at `dir/merged` whose writes land in `dir/upper`
+/// and vanish with `dir` (`lower` is never written). Refused for paths overlayfs options cannot
+/// carry (`,` `:` and backslashes).
+pub fn writable_view(lower: &Path, dir: &Path) -> Result<Mount> {
+    let text = lower.to_string_lossy();
+    if text.contains([',', ':', '\\']) {
+        return Err(SnapshotError::Io {
+            op: "mount a writable view of",
+            path: lower.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "path has ',', ':' or '\\'"),
+        });
+    }
+    let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
+    for d in [&upper, &work, &merged] {
+        std::fs::create_dir_all(d).map_err(io_err("create", d))?;
+    }
+    let opts = format!(
+        "lowerdir={text},upperdir={},workdir={}",
+        upper.display(),
+        work.display()
+    );
+    mount_overlay_in(dir, &opts, &merged).map_err(io_err("mount overlay on", &merged))?;
+    Ok(Mount {
+        target: merged,
+        mounted: true,
+    })
+}
+
 /// Mount overlayfs with `opts` (relative to `cwd`) at `target`, from a thread whose working
 /// directory is private to it.
 fn mount_overlay_in(cwd: &Path, opts: &str, target: &Path) -> io::Result<()> {

@@ -420,6 +420,29 @@ fn cache_mounts_persist_and_secrets_stay_out_of_layers() {
     let o = d.build(c2.path(), &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("secret x not found"), "{}", stderr(&o));
+
+    // An rw bind of the context (a directory, and a file) takes writes that no later step
+    // sees: the context stays as sent.
+    let c3 = Ctx::new(&[
+        ("data/a.txt", "a\n"),
+        ("one.txt", "one\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=bind,rw,source=data,target=/d echo scribble > /d/new.txt && rm /d/a.txt && ls /d > /inside\nRUN --mount=type=bind,rw,source=one.txt,target=/one.txt echo changed > /one.txt && cat /one.txt > /inside1\nRUN --mount=type=bind,source=data,target=/d ls /d > /after\nCOPY . /ctx\n",
+        ),
+    ]);
+    d.build_ok(c3.path(), &["-t", "m:rw"]);
+    assert_eq!(
+        d.run(
+            "m:rw",
+            &[
+                "sh",
+                "-c",
+                "cat /inside /inside1 /after; ls /ctx/data; cat /ctx/one.txt"
+            ]
+        ),
+        "new.txt\nchanged\na.txt\na.txt\none\n"
+    );
 }
 
 #[test]
