@@ -9,8 +9,10 @@
 # under perf (instruction samples and page-fault addresses), maps what was hit to symbols
 # and writes the list; names from the previous list that still exist are kept after them.
 # Later rounds see the functions that earlier layouts hid behind a neighbour's fault.
-# Symbol hashes change when dependencies or their features change: rerun this then (a stale
-# list only costs memory; build.rs tells lld to ignore names it does not find).
+# Names go stale: symbol hashes change with dependencies and their features, and ThinLTO's
+# `.llvm.N` suffixes (on internal functions it shares between modules) change with the code of
+# their crate. Rerun this after changing the runtime's code (a stale list only costs memory,
+# about 1 MB for a runtime process; build.rs tells lld to ignore names it does not find).
 # Usage: bench/symbol-order.sh [ROUNDS] [CYCLES]   (as root; default 3 rounds of 150 cycles)
 set -euo pipefail
 cd "$(dirname "$0")/.."
