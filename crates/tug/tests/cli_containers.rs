@@ -278,6 +278,43 @@ fn run_prints_streams_and_exits_with_the_containers_code() {
     assert_eq!(stderr(&o), "exec /bad: exec format error\n");
 }
 
+/// `--privileged` means every capability the daemon itself has (this machine's bounding set may
+/// lack some), as Docker's "all capabilities available in the current environment".
+#[test]
+fn privileged_gets_every_capability_the_daemon_has() {
+    let (d, _t) = daemon_with_image();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+    let ours = field(&status, "CapBnd:") & ((1 << 41) - 1);
+    let inside = d.ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        IMG,
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(field(&inside, "CapEff:"), ours, "{inside}");
+    assert_eq!(field(&inside, "CapBnd:"), ours, "{inside}");
+    let inside = d.ok(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "ALL",
+        "--cap-drop",
+        "NET_ADMIN",
+        IMG,
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(field(&inside, "CapEff:"), ours & !(1 << 12), "{inside}");
+}
+
 /// `-w` names a directory the image lacks: Docker makes it (inside the container's filesystem,
 /// whatever symlinks the image holds) before the start; `--cpus` is bounded by the machine.
 #[test]

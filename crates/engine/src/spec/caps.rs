@@ -87,11 +87,21 @@ fn normalize(name: &str) -> Result<String, SpecError> {
 }
 
 /// The container's capability names (`CAP_…`, in number order) as Docker computes them.
+/// `available` is the daemon's bounding set (bit N: capability N): `--privileged` and
+/// `--cap-add ALL` mean every capability in it, as Docker's "all capabilities available in the
+/// current environment" do.
 pub fn compute(
     adds: &[String],
     drops: &[String],
     privileged: bool,
+    available: u64,
 ) -> Result<Vec<String>, SpecError> {
+    let all = || {
+        ALL.iter()
+            .enumerate()
+            .filter(move |(i, _)| available & (1u64 << i) != 0)
+            .map(|(_, c)| *c)
+    };
     let adds = adds
         .iter()
         .map(|a| normalize(a))
@@ -101,11 +111,11 @@ pub fn compute(
         .map(|d| normalize(d))
         .collect::<Result<Vec<_>, _>>()?;
     if privileged {
-        return Ok(ALL.iter().map(|s| s.to_string()).collect());
+        return Ok(all().map(String::from).collect());
     }
     let has = |list: &[String], c: &str| list.iter().any(|x| x == c);
     let chosen: Vec<String> = if has(&adds, "ALL") {
-        ALL.iter()
+        all()
             .filter(|c| !has(&drops, c))
             .map(|c| c.to_string())
             .collect()
@@ -165,7 +175,7 @@ mod tests {
 
     #[test]
     fn defaults_are_docker_s_fourteen() {
-        let c = compute(&[], &[], false).unwrap();
+        let c = compute(&[], &[], false, EVERY).unwrap();
         assert_eq!(c.len(), 14);
         assert_eq!(mask(&c), 0xa80425fb);
     }
@@ -176,6 +186,7 @@ mod tests {
             &s(&["net_admin", "CAP_SYS_PTRACE"]),
             &s(&["chown", "Cap_Kill"]),
             false,
+            EVERY,
         )
         .unwrap();
         assert!(c.contains(&"CAP_NET_ADMIN".to_string()));
@@ -187,28 +198,46 @@ mod tests {
 
     #[test]
     fn all_in_add_or_drop() {
-        let c = compute(&s(&["ALL"]), &s(&["SYS_ADMIN"]), false).unwrap();
+        let c = compute(&s(&["ALL"]), &s(&["SYS_ADMIN"]), false, EVERY).unwrap();
         assert_eq!(c.len(), ALL.len() - 1);
-        let c = compute(&s(&["NET_RAW"]), &s(&["all"]), false).unwrap();
+        let c = compute(&s(&["NET_RAW"]), &s(&["all"]), false, EVERY).unwrap();
         assert_eq!(c, ["CAP_NET_RAW"]);
-        assert!(compute(&[], &s(&["ALL"]), false).unwrap().is_empty());
+        assert!(compute(&[], &s(&["ALL"]), false, EVERY).unwrap().is_empty());
     }
+
+    /// Bits 0..=40: every capability.
+    const EVERY: u64 = (1 << 41) - 1;
 
     #[test]
     fn privileged_gets_everything() {
-        assert_eq!(compute(&[], &s(&["ALL"]), true).unwrap().len(), 41);
+        assert_eq!(compute(&[], &s(&["ALL"]), true, EVERY).unwrap().len(), 41);
+    }
+
+    /// On a host whose bounding set lacks CAP_SYS_RESOURCE (24), `--privileged` and
+    /// `--cap-add ALL` leave it out rather than fail at the start.
+    #[test]
+    fn all_means_what_the_daemon_has() {
+        let without = EVERY & !(1 << 24);
+        let c = compute(&[], &[], true, without).unwrap();
+        assert_eq!(c.len(), 40);
+        assert!(!c.iter().any(|x| x == "CAP_SYS_RESOURCE"));
+        let c = compute(&s(&["ALL"]), &s(&["SYS_ADMIN"]), false, without).unwrap();
+        assert_eq!(c.len(), 39);
+        // Named ones are passed on as asked (the runtime then says what is missing).
+        let c = compute(&s(&["SYS_RESOURCE"]), &[], false, without).unwrap();
+        assert!(c.iter().any(|x| x == "CAP_SYS_RESOURCE"));
     }
 
     #[test]
     fn unknown_names_are_refused_by_name() {
-        let e = compute(&s(&["NET_FLY"]), &[], false).unwrap_err();
+        let e = compute(&s(&["NET_FLY"]), &[], false, EVERY).unwrap_err();
         assert_eq!(e.to_string(), "unknown capability: \"CAP_NET_FLY\"");
-        assert!(compute(&[], &s(&["bogus"]), true).is_err());
+        assert!(compute(&[], &s(&["bogus"]), true, EVERY).is_err());
     }
 
     #[test]
     fn non_root_has_bounding_only() {
-        let names = compute(&[], &[], false).unwrap();
+        let names = compute(&[], &[], false, EVERY).unwrap();
         let c = linux_capabilities(&names, 1000);
         assert_eq!(c.bounding().as_ref().unwrap().len(), 14);
         assert!(c.effective().as_ref().unwrap().is_empty());

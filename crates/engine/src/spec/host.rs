@@ -35,6 +35,9 @@ pub trait Host {
     fn hostname(&self) -> String;
     /// How many CPUs the daemon may run on (Docker's bound for `--cpus`).
     fn cpus(&self) -> u32;
+    /// The daemon's capability bounding set (bit N: capability N): what "all capabilities"
+    /// can mean here.
+    fn bounding_caps(&self) -> u64;
 }
 
 /// The machine this process runs on.
@@ -74,6 +77,17 @@ impl Host for RealHost {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default()
+    }
+
+    fn bounding_caps(&self) -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(u64::MAX)
     }
 
     fn cpus(&self) -> u32 {
@@ -212,6 +226,10 @@ impl Host for StaticHost {
 
     fn hostname(&self) -> String {
         self.hostname.clone()
+    }
+
+    fn bounding_caps(&self) -> u64 {
+        u64::MAX
     }
 
     fn cpus(&self) -> u32 {

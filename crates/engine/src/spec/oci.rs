@@ -114,7 +114,12 @@ pub fn to_oci(input: &SpecInput) -> Result<Spec, SpecError> {
     let hc = input.host_config;
     check_modes(input)?;
     let security = security::parse(&hc.security_opt)?;
-    let cap_names = caps::compute(&hc.cap_add, &hc.cap_drop, hc.privileged)?;
+    let cap_names = caps::compute(
+        &hc.cap_add,
+        &hc.cap_drop,
+        hc.privileged,
+        input.host.bounding_caps(),
+    )?;
     let exec_user = user::resolve(input.rootfs, &input.config.user, &hc.group_add)?;
     let hostname = hostname(input)?;
     let process = process(
