@@ -526,9 +526,13 @@ pub async fn attach(
         e.expect_attach(&c.id);
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let conn = req.extensions().get::<crate::server::ConnFd>().copied();
     let tty = c.tty();
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };
+        if let Some(conn) = conn {
+            conn.drained(std::time::Duration::from_secs(2)).await;
+        }
         pump(e, c.id, TokioIo::new(up), stdin, stdout, stderr, logs).await;
     });
     Ok(Response::builder()

@@ -238,6 +238,7 @@ pub async fn exec_start(
     mut req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let conn = req.extensions().get::<crate::server::ConnFd>().copied();
     let body = read_json(req).await?;
     let detach = body["Detach"].as_bool().unwrap_or(false);
     let tty = body["Tty"].as_bool();
@@ -307,6 +308,9 @@ pub async fn exec_start(
             e.exec_finished(&id, code);
             return;
         };
+        if let Some(conn) = conn {
+            conn.drained(std::time::Duration::from_secs(2)).await;
+        }
         let (mut cr, mut cw) = tokio::io::split(TokioIo::new(up));
         let stdin = child.stdin.take();
         let master_files = master.as_ref().and_then(|m| {

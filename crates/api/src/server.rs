@@ -26,7 +26,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
-        tokio::spawn(serve_conn(stream, backends.clone()));
+        let fd = ConnFd(std::os::fd::AsRawFd::as_raw_fd(&stream));
+        tokio::spawn(serve_conn(stream, Some(fd), backends.clone()));
     }
 }
 
@@ -45,17 +46,47 @@ pub async fn serve_tls(
             let handshake =
                 tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream));
             if let Ok(Ok(tls)) = handshake.await {
-                serve_conn(tls, b).await;
+                serve_conn(tls, None, b).await;
             }
         });
     }
 }
 
-async fn serve_conn<S>(stream: S, b: Arc<Backends>)
+/// The descriptor of a request's unix-socket connection (a request extension), valid while
+/// the connection lives.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnFd(pub std::os::fd::RawFd);
+
+impl ConnFd {
+    /// Wait (up to `limit`) until the peer has read everything sent on the connection so far.
+    /// docker-py reads an upgraded (attach) stream from the raw socket under its HTTP parser,
+    /// so bytes that reach it together with the response head are lost: data goes out only
+    /// once that head is read.
+    pub async fn drained(self, limit: std::time::Duration) {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            let mut queued: libc::c_int = 0;
+            // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int; the descriptor belongs to a live
+            // connection (the caller holds its upgraded stream).
+            let rc = unsafe { libc::ioctl(self.0, libc::TIOCOUTQ, &mut queued) };
+            if rc != 0 || queued == 0 || std::time::Instant::now() >= end {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+}
+
+async fn serve_conn<S>(stream: S, fd: Option<ConnFd>, b: Arc<Backends>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = service_fn(move |req| router::route(req, b.clone()));
+    let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        if let Some(fd) = fd {
+            req.extensions_mut().insert(fd);
+        }
+        router::route(req, b.clone())
+    });
     let conn = http1::Builder::new()
         .serve_connection(TokioIo::new(stream), svc)
         .with_upgrades();

@@ -147,6 +147,31 @@ eq(rd.wait()["StatusCode"], 0, "exit after attach")
 at = c.containers.run("busybox", ["sh", "-c", "echo a; sleep 1; echo b"], detach=True)
 until(lambda: at.logs() == b"a\n", "the first line in the log")
 eq(b"".join(at.attach(stream=True, logs=True)), b"a\nb\n", "attach stream")
+# docker-py reads an attach stream from the raw socket beneath its HTTP parser: a client slow
+# to parse the response head (here: 0.3 s) must still get the first frame.
+lazy = c.containers.run("busybox", ["sh", "-c", "echo early; sleep 1"], detach=True)
+until(lambda: lazy.logs() == b"early\n", "the line in the log")
+import http.client, socket as socketmod
+s = socketmod.socket(socketmod.AF_UNIX)
+s.connect(sys.argv[1][len("unix://"):])
+s.sendall(("POST /containers/%s/attach?logs=1&stream=1&stdout=1 HTTP/1.1\r\nHost: docker\r\n"
+           "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n" % lazy.id).encode())
+time.sleep(0.3)
+resp = http.client.HTTPResponse(s)
+resp.begin()
+eq(resp.status, 101, "attach upgrade")
+raw = resp.fp.raw
+raw._sock.settimeout(10)
+head = b""
+while len(head) < 8:
+    chunk = raw.read(8 - len(head))
+    if not chunk:
+        break
+    head += chunk
+eq(len(head), 8, "a frame header straight after the response head")
+eq(raw.read(int.from_bytes(head[4:], "big")), b"early\n", "first frame of a slow client")
+s.close()
+lazy.remove(force=True)
 
 # Restart policy: on-failure:2 restarts twice and then stays exited.
 fl = c.containers.run("busybox", ["sh", "-c", "echo try; exit 1"], detach=True, name="pyfail",
