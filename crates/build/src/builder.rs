@@ -2203,17 +2203,13 @@ fn throwaway_view(
     }
     std::fs::create_dir_all(dir).map_err(BuildError::internal)?;
     let copy = dir.join("copy");
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(src)
-        .arg(&copy)
-        .status()
-        .map_err(BuildError::internal)?;
-    if !status.success() {
-        return Err(BuildError::internal(format!(
-            "copy {} for an rw bind failed",
-            src.display()
-        )));
-    }
+    let md = std::fs::symlink_metadata(src).map_err(BuildError::internal)?;
+    let owner = Owner {
+        uid: std::os::unix::fs::MetadataExt::uid(&md),
+        gid: std::os::unix::fs::MetadataExt::gid(&md),
+        chmod: None,
+    };
+    copy_tree(src, &copy, &owner, &Matcher::parse(""), Path::new(""), None)
+        .map_err(|e| BuildError::internal(format!("copy {} for an rw bind: {e}", src.display())))?;
     Ok(copy)
 }
